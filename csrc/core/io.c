@@ -1,0 +1,276 @@
+/* The project's single-file format.
+ *
+ *   magic "CTRGCN\0\1" | u32 format version | spec (i32 fields, then the edge list) |
+ *   u32 tensor count | per tensor: u16 name length, name, u8 dtype, u8 ndim, u32 shape[ndim], data |
+ *   u32 CRC-32 of every byte before it.
+ *
+ * Little-endian throughout. dtype 0 is float32 (the only one this version writes). The whole file
+ * is read and its checksum verified before anything is parsed, and every read is bounds-checked,
+ * so a truncated or corrupted file is an error, never a crash. Saving goes through a temporary
+ * file and a rename, so a failed save leaves the old file as it was. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/model.h"
+
+static const unsigned char MAGIC[8] = {'C', 'T', 'R', 'G', 'C', 'N', 0, 1};
+#define FORMAT_VERSION 1u
+#define MAX_FILE_BYTES ((size_t)1 << 32)
+
+static uint32_t crc_table[256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    if (!crc_table[1]) crc_init();
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- writing into a growing buffer ---- */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int failed;
+} wbuf;
+
+static void put(wbuf *b, const void *src, size_t n) {
+    if (b->failed) return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n) cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void put_u32(wbuf *b, uint32_t v) {
+    unsigned char c[4] = {v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF, v >> 24};
+    put(b, c, 4);
+}
+
+static void put_f32s(wbuf *b, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        put_u32(b, u);
+    }
+}
+
+ctrgcn_status ctrgcn_model_save(const ctrgcn_model *m, const char *path) {
+    if (!m || !path) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument to save");
+    wbuf b = {0};
+    const ctrgcn_spec *s = &m->spec;
+    put(&b, MAGIC, sizeof MAGIC);
+    put_u32(&b, FORMAT_VERSION);
+    const int fields[] = {s->variant, s->num_classes, s->num_joints, s->num_person, s->in_channels,
+                          s->base_channel, s->num_edges};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) put_u32(&b, (uint32_t)fields[i]);
+    for (int e = 0; e < s->num_edges; e++) {
+        put_u32(&b, (uint32_t)s->edges[e][0]);
+        put_u32(&b, (uint32_t)s->edges[e][1]);
+    }
+    put_u32(&b, (uint32_t)m->num_tensors);
+    for (int i = 0; i < m->num_tensors; i++) {
+        const tensor_entry *t = &m->tensors[i];
+        const size_t len = strlen(t->name);
+        unsigned char hdr[4] = {len & 0xFF, len >> 8, 0 /* float32 */, (unsigned char)t->ndim};
+        put(&b, hdr, 2);
+        put(&b, t->name, len);
+        put(&b, hdr + 2, 2);
+        for (int d = 0; d < t->ndim; d++) put_u32(&b, (uint32_t)t->shape[d]);
+        put_f32s(&b, m->params + t->offset, t->numel);
+    }
+    if (b.failed) {
+        free(b.p);
+        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory serialising the model");
+    }
+    put_u32(&b, crc32_of(b.p, b.n));
+
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        free(b.p);
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "path too long");
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(b.p);
+        return ctrgcn_fail(CTRGCN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    }
+    const int ok = fwrite(b.p, 1, b.n, f) == b.n && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    const int closed = fclose(f) == 0;
+    free(b.p);
+    if (!ok || !closed || rename(tmp, path) != 0) {
+        const int err = errno;
+        remove(tmp);
+        return ctrgcn_fail(CTRGCN_ERR_IO, "cannot write '%s': %s", path, strerror(err));
+    }
+    return CTRGCN_OK;
+}
+
+/* ---- reading with bounds checks ---- */
+typedef struct {
+    const unsigned char *p;
+    size_t n, pos;
+    int short_read;
+} rbuf;
+
+static const unsigned char *get(rbuf *r, size_t n) {
+    if (r->short_read || n > r->n - r->pos) {
+        r->short_read = 1;
+        return NULL;
+    }
+    const unsigned char *q = r->p + r->pos;
+    r->pos += n;
+    return q;
+}
+
+static uint32_t get_u32(rbuf *r) {
+    const unsigned char *c = get(r, 4);
+    return c ? (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24 : 0;
+}
+
+static ctrgcn_status read_whole_file(const char *path, unsigned char **data, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ctrgcn_fail(CTRGCN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= MAX_FILE_BYTES) break;
+            unsigned char *q = realloc(buf, cap * 2);
+            if (!q) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+            cap *= 2;
+        }
+        const size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    const int err = ferror(f);
+    fclose(f);
+    if (!buf) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (err) {
+        free(buf);
+        return ctrgcn_fail(CTRGCN_ERR_IO, "error reading '%s'", path);
+    }
+    *data = buf;
+    *size = n;
+    return CTRGCN_OK;
+}
+
+static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
+    ctrgcn_spec spec;
+    memset(&spec, 0, sizeof spec);
+    const unsigned char *magic = get(r, sizeof MAGIC);
+    if (!magic || memcmp(magic, MAGIC, sizeof MAGIC) != 0)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is not a ctrgcn model file (bad magic)", path);
+    const uint32_t version = get_u32(r);
+    if (version != FORMAT_VERSION)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads version %u", path,
+                           version, FORMAT_VERSION);
+    int *fields[] = {&spec.variant, &spec.num_classes, &spec.num_joints, &spec.num_person,
+                     &spec.in_channels, &spec.base_channel, &spec.num_edges};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) *fields[i] = (int)get_u32(r);
+    if (r->short_read) return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is truncated in its header", path);
+    if (spec.num_edges < 0 || spec.num_edges > CTRGCN_MAX_EDGES)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' declares %d graph edges", path, spec.num_edges);
+    for (int e = 0; e < spec.num_edges; e++) {
+        spec.edges[e][0] = (int)get_u32(r);
+        spec.edges[e][1] = (int)get_u32(r);
+    }
+    if (r->short_read) return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is truncated in its graph", path);
+    ctrgcn_status st = ctrgcn_spec_validate(&spec);
+    if (st != CTRGCN_OK)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds an invalid spec: %s", path, ctrgcn_last_error());
+    ctrgcn_model *m;
+    if ((st = ctrgcn_model_init(&m, &spec, 0)) != CTRGCN_OK) return st;
+    const uint32_t count = get_u32(r);
+    if (count != (uint32_t)m->num_tensors) {
+        ctrgcn_model_free(m);
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds %u tensors, its spec defines %d", path, count,
+                           m->num_tensors);
+    }
+    for (int i = 0; i < m->num_tensors; i++) {
+        const tensor_entry *t = &m->tensors[i];
+        const unsigned char *h = get(r, 2);
+        const size_t len = h ? (size_t)h[0] | (size_t)h[1] << 8 : 0;
+        const unsigned char *name = get(r, len);
+        const unsigned char *h2 = get(r, 2);
+        if (r->short_read) break;
+        if (len != strlen(t->name) || memcmp(name, t->name, len) != 0) {
+            ctrgcn_model_free(m);
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor %d is '%.*s', expected '%s'", path, i,
+                               (int)(len > 80 ? 80 : len), (const char *)name, t->name);
+        }
+        if (h2[0] != 0 || h2[1] != t->ndim) {
+            ctrgcn_model_free(m);
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected float32 / %d",
+                               path, t->name, h2[0], h2[1], t->ndim);
+        }
+        for (int d = 0; d < t->ndim; d++)
+            if (get_u32(r) != (uint32_t)t->shape[d] && !r->short_read) {
+                ctrgcn_model_free(m);
+                return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has the wrong shape", path, t->name);
+            }
+        const unsigned char *data = get(r, 4 * t->numel);
+        if (!data) break;
+        float *dst = m->params + t->offset;
+        for (size_t j = 0; j < t->numel; j++) {
+            const uint32_t u = (uint32_t)data[4 * j] | (uint32_t)data[4 * j + 1] << 8 |
+                               (uint32_t)data[4 * j + 2] << 16 | (uint32_t)data[4 * j + 3] << 24;
+            memcpy(&dst[j], &u, 4);
+        }
+    }
+    if (r->short_read || r->pos != r->n) {
+        ctrgcn_model_free(m);
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is %s", path, r->short_read ? "truncated" : "followed by extra bytes");
+    }
+    *out = m;
+    return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_load(ctrgcn_model **out, const char *path) {
+    if (!out || !path) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument to load");
+    *out = NULL;
+    unsigned char *data = NULL;
+    size_t size = 0;
+    ctrgcn_status st = read_whole_file(path, &data, &size);
+    if (st != CTRGCN_OK) return st;
+    if (size < sizeof MAGIC + 8 || memcmp(data, MAGIC, sizeof MAGIC) != 0) {
+        free(data);
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is not a ctrgcn model file (bad magic or too short)", path);
+    }
+    const unsigned char *tail = data + size - 4;
+    const uint32_t stored = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
+    if (crc32_of(data, size - 4) != stored) {
+        free(data);
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is corrupted or truncated (checksum mismatch)", path);
+    }
+    rbuf r = {data, size - 4, 0, 0};
+    st = parse(path, &r, out);
+    free(data);
+    return st;
+}

@@ -1,0 +1,101 @@
+/* Model lifetime and the named-tensor interface. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/model.h"
+
+ctrgcn_status ctrgcn_model_init(ctrgcn_model **out, const ctrgcn_spec *spec, uint64_t seed) {
+    if (!out) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL output pointer");
+    *out = NULL;
+    ctrgcn_status st = ctrgcn_spec_validate(spec);
+    if (st != CTRGCN_OK) return st;
+    ctrgcn_model *m = calloc(1, sizeof *m);
+    if (!m) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+    m->spec = *spec;
+    if ((st = model_build_table(m)) != CTRGCN_OK) {
+        ctrgcn_model_free(m);
+        return st;
+    }
+    m->params = malloc(sizeof(float) * (m->params_size ? m->params_size : 1));
+    if (!m->params) {
+        ctrgcn_model_free(m);
+        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for %zu parameters", m->params_size);
+    }
+    model_init_params(m, seed);
+    *out = m;
+    return CTRGCN_OK;
+}
+
+void ctrgcn_model_free(ctrgcn_model *m) {
+    if (!m) return;
+    free(m->tensors);
+    free(m->params);
+    free(m->packed);
+    free(m->ws_mem);
+    free(m->ws);
+    free(m->pooled);
+    free(m);
+}
+
+const ctrgcn_spec *ctrgcn_model_spec(const ctrgcn_model *m) { return m ? &m->spec : NULL; }
+
+int ctrgcn_model_num_tensors(const ctrgcn_model *m) { return m ? m->num_tensors : 0; }
+
+size_t ctrgcn_model_num_parameters(const ctrgcn_model *m) {
+    size_t n = 0;
+    for (int i = 0; m && i < m->num_tensors; i++)
+        if (!m->tensors[i].is_buffer) n += m->tensors[i].numel;
+    return n;
+}
+
+ctrgcn_status ctrgcn_model_tensor_info(const ctrgcn_model *m, int index, ctrgcn_tensor_info *info) {
+    if (!m || !info) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    if (index < 0 || index >= m->num_tensors)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor index %d out of range 0..%d", index, m->num_tensors - 1);
+    const tensor_entry *e = &m->tensors[index];
+    info->name = e->name;
+    info->ndim = e->ndim;
+    for (int i = 0; i < 4; i++) info->shape[i] = i < e->ndim ? e->shape[i] : 1;
+    info->numel = e->numel;
+    info->is_buffer = e->is_buffer;
+    return CTRGCN_OK;
+}
+
+int ctrgcn_model_find_tensor(const ctrgcn_model *m, const char *name) {
+    if (!m || !name) return -1;
+    for (int i = 0; i < m->num_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return -1;
+}
+
+ctrgcn_status ctrgcn_model_get_tensor(const ctrgcn_model *m, int index, float *dst) {
+    if (!m || !dst) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    if (index < 0 || index >= m->num_tensors)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor index %d out of range", index);
+    memcpy(dst, m->params + m->tensors[index].offset, sizeof(float) * m->tensors[index].numel);
+    return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_set_tensor(ctrgcn_model *m, int index, const float *src) {
+    if (!m || !src) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    if (index < 0 || index >= m->num_tensors)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor index %d out of range", index);
+    const tensor_entry *e = &m->tensors[index];
+    /* BatchNorm variances must stay positive or the folded scale is meaningless. */
+    const int is_var = strstr(e->name, "running_var") != NULL;
+    for (size_t i = 0; i < e->numel; i++) {
+        const float v = src[i];
+        if (!(v == v) || v - v != 0.0f)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor '%s' has a non-finite value at index %zu", e->name, i);
+        if (is_var && v < 0.0f)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor '%s' has a negative variance at index %zu", e->name, i);
+    }
+    memcpy(m->params + e->offset, src, sizeof(float) * e->numel);
+    m->packed_valid = 0;
+    return CTRGCN_OK;
+}
+
+void ctrgcn_model_set_threads(ctrgcn_model *m, int threads) {
+    if (m) m->threads = threads < 0 ? 0 : threads;
+}

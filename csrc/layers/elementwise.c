@@ -1,0 +1,36 @@
+#include <string.h>
+
+#include "layers/layers.h"
+
+void rows_fill(float *y, int ldy, const float *b, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * ldy;
+        const float v = b ? b[r] : 0.0f;
+        for (int j = 0; j < cols; j++) yr[j] = v;
+    }
+}
+
+CTRGCN_HOT void relu_inplace(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+void time_subsample(float *y, const float *x, int C, int T, int V, int stride) {
+    const int To = (T - 1) / stride + 1;
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < To; t++)
+            memcpy(y + ((size_t)c * To + t) * V, x + ((size_t)c * T + (size_t)t * stride) * V,
+                   sizeof(float) * V);
+}
+
+CTRGCN_HOT void mean_time(float *xm, const float *x, int C, int T, int V) {
+    const float inv = 1.0f / (float)T;
+    for (int c = 0; c < C; c++) {
+        float *m = xm + (size_t)c * V;
+        for (int v = 0; v < V; v++) m[v] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            const float *xr = x + ((size_t)c * T + t) * V;
+            for (int v = 0; v < V; v++) m[v] += xr[v];
+        }
+        for (int v = 0; v < V; v++) m[v] *= inv;
+    }
+}

@@ -1,0 +1,129 @@
+/* Thin access to single layer kernels, so the tests can hold each against its NumPy reference. */
+#include "python/binding.h"
+#include "layers/layers.h"
+
+static PyObject *new_f32(int nd, npy_intp d0, npy_intp d1, npy_intp d2, npy_intp d3) {
+    npy_intp dims[4] = {d0, d1, d2, d3};
+    return PyArray_ZEROS(nd, dims, NPY_FLOAT32, 0);
+}
+
+/* k_tconv(x[cin,T,V], w[k,cout,cin], stride, dilation) -> y[cout,To,V] */
+static PyObject *k_tconv(PyObject *self, PyObject *args) {
+    PyObject *xo, *wo;
+    int stride, dil;
+    if (!PyArg_ParseTuple(args, "OOii", &xo, &wo, &stride, &dil)) return NULL;
+    if (stride < 1 || stride > 8 || dil < 1) return ctrgcn_py_input_error("stride must be 1..8, dilation >= 1");
+    PyArrayObject *x = ctrgcn_py_float_array(xo, 3, "x"), *w = x ? ctrgcn_py_float_array(wo, 3, "w") : NULL;
+    PyObject *y = NULL;
+    if (!x || !w) goto done;
+    const int cin = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2);
+    const int k = (int)PyArray_DIM(w, 0), cout = (int)PyArray_DIM(w, 1);
+    if (PyArray_DIM(w, 2) != cin || k % 2 == 0) {
+        ctrgcn_py_input_error("w must be [k odd, cout, cin=%d]", cin);
+        goto done;
+    }
+    const int To = tconv_out_frames(T, k, dil, stride);
+    if (To < 1) {
+        ctrgcn_py_input_error("no output frames");
+        goto done;
+    }
+    y = new_f32(3, cout, To, V, 0);
+    float *phase = PyMem_Malloc(sizeof(float) * ((size_t)cin * T * V + 1));
+    if (!y || !phase) {
+        PyMem_Free(phase);
+        Py_CLEAR(y);
+        PyErr_NoMemory();
+        goto done;
+    }
+    tconv_forward(PyArray_DATA((PyArrayObject *)y), To * V, PyArray_DATA(x), T * V, PyArray_DATA(w), cin, cout, T, V,
+                  k, dil, stride, phase);
+    PyMem_Free(phase);
+done:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    return y;
+}
+
+/* k_maxpool(x[C,T,V], scale[C], stride) -> y[C,To,V] */
+static PyObject *k_maxpool(PyObject *self, PyObject *args) {
+    PyObject *xo, *so;
+    int stride;
+    if (!PyArg_ParseTuple(args, "OOi", &xo, &so, &stride)) return NULL;
+    if (stride < 1) return ctrgcn_py_input_error("stride must be >= 1");
+    PyArrayObject *x = ctrgcn_py_float_array(xo, 3, "x"), *s = x ? ctrgcn_py_float_array(so, 1, "scale") : NULL;
+    PyObject *y = NULL;
+    if (!x || !s) goto done;
+    const int C = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2);
+    if (PyArray_DIM(s, 0) != C) {
+        ctrgcn_py_input_error("scale must have C entries");
+        goto done;
+    }
+    const int To = (T - 1) / stride + 1;
+    if (!(y = new_f32(3, C, To, V, 0))) goto done;
+    maxpool_t_forward(PyArray_DATA((PyArrayObject *)y), To * V, PyArray_DATA(x), T * V, PyArray_DATA(s), C, T, V,
+                      stride);
+done:
+    Py_XDECREF(x);
+    Py_XDECREF(s);
+    return y;
+}
+
+/* k_relation(q[R,V], k[R,V]) -> relT[R,V,V] */
+static PyObject *k_relation(PyObject *self, PyObject *args) {
+    PyObject *qo, *ko;
+    if (!PyArg_ParseTuple(args, "OO", &qo, &ko)) return NULL;
+    PyArrayObject *q = ctrgcn_py_float_array(qo, 2, "q"), *k = q ? ctrgcn_py_float_array(ko, 2, "k") : NULL;
+    PyObject *y = NULL;
+    if (!q || !k) goto done;
+    const int R = (int)PyArray_DIM(q, 0), V = (int)PyArray_DIM(q, 1);
+    if (PyArray_DIM(k, 0) != R || PyArray_DIM(k, 1) != V) {
+        ctrgcn_py_input_error("q and k must have the same shape");
+        goto done;
+    }
+    if (!(y = new_f32(3, R, V, V, 0))) goto done;
+    ctrgc_relation(PyArray_DATA((PyArrayObject *)y), PyArray_DATA(q), PyArray_DATA(k), R, V);
+done:
+    Py_XDECREF(q);
+    Py_XDECREF(k);
+    return y;
+}
+
+/* k_aggregate(val[nsub*C,T,V], AT[nsub,C,V,V], base[C,T,V] | None, shift[C] | None, relu) -> y[C,T,V] */
+static PyObject *k_aggregate(PyObject *self, PyObject *args) {
+    PyObject *vo, *ao, *bo, *so;
+    int relu;
+    if (!PyArg_ParseTuple(args, "OOOOp", &vo, &ao, &bo, &so, &relu)) return NULL;
+    PyArrayObject *val = ctrgcn_py_float_array(vo, 3, "val"), *AT = val ? ctrgcn_py_float_array(ao, 4, "AT") : NULL;
+    PyArrayObject *base = NULL, *shift = NULL;
+    PyObject *y = NULL;
+    if (!val || !AT) goto done;
+    const int nsub = (int)PyArray_DIM(AT, 0), C = (int)PyArray_DIM(AT, 1), V = (int)PyArray_DIM(AT, 2);
+    const int T = (int)PyArray_DIM(val, 1);
+    if (V > CTRGCN_AGG_MAXV || PyArray_DIM(AT, 3) != V || PyArray_DIM(val, 0) != (npy_intp)nsub * C ||
+        PyArray_DIM(val, 2) != V) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    if (bo != Py_None && !(base = ctrgcn_py_float_array(bo, 3, "base"))) goto done;
+    if (so != Py_None && !(shift = ctrgcn_py_float_array(so, 1, "shift"))) goto done;
+    if ((base && PyArray_SIZE(base) != (npy_intp)C * T * V) || (shift && PyArray_DIM(shift, 0) != C)) {
+        ctrgcn_py_input_error("base must be [C,T,V], shift [C]");
+        goto done;
+    }
+    if (!(y = new_f32(3, C, T, V, 0))) goto done;
+    ctrgc_aggregate(PyArray_DATA((PyArrayObject *)y), PyArray_DATA(val), PyArray_DATA(AT),
+                    base ? PyArray_DATA(base) : NULL, shift ? PyArray_DATA(shift) : NULL, C, T, V, nsub, relu);
+done:
+    Py_XDECREF(val);
+    Py_XDECREF(AT);
+    Py_XDECREF(base);
+    Py_XDECREF(shift);
+    return y;
+}
+
+PyMethodDef ctrgcn_kernel_methods[] = {
+    {"k_tconv", k_tconv, METH_VARARGS, "temporal convolution kernel (tests)"},
+    {"k_maxpool", k_maxpool, METH_VARARGS, "time max-pool kernel (tests)"},
+    {"k_relation", k_relation, METH_VARARGS, "CTR-GC relation kernel (tests)"},
+    {"k_aggregate", k_aggregate, METH_VARARGS, "CTR-GC aggregation kernel (tests)"},
+    {NULL, NULL, 0, NULL}};

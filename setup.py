@@ -1,0 +1,55 @@
+"""Build of the one extension, ``ctrgcn._core``, from ``csrc/``.
+
+OpenBLAS does every GEMM. A system OpenBLAS found by pkg-config wins; otherwise PyPI's
+``scipy-openblas32`` (a build requirement) supplies headers, library and the ``scipy_`` symbol
+prefix, and ``ctrgcn/__init__.py`` preloads that library at import time (the build environment is
+temporary, so no rpath into it would survive).
+"""
+import glob
+import os
+import shlex
+import subprocess
+
+import numpy
+from setuptools import Extension, setup
+
+
+def _pkg_config(*args):
+    try:
+        out = subprocess.run(["pkg-config", *args, "openblas"], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return shlex.split(out)
+
+
+def blas_flags():
+    if os.environ.get("CTRGCN_BLAS", "") != "scipy":
+        cflags, libs = _pkg_config("--cflags"), _pkg_config("--libs")
+        if cflags is not None and libs is not None:
+            return {"extra_compile_args": cflags + ["-DCTRGCN_BLAS_SYSTEM=1"], "extra_link_args": libs}
+    import scipy_openblas32 as sob
+    return {
+        "extra_compile_args": ["-I" + sob.get_include_dir(), "-DCTRGCN_BLAS_SCIPY=1"],
+        "extra_link_args": ["-L" + sob.get_lib_dir(), "-l" + sob.get_library()],
+    }
+
+
+blas = blas_flags()
+sources = sorted(glob.glob("csrc/core/*.c") + glob.glob("csrc/layers/*.c")
+                 + glob.glob("csrc/data/*.c") + glob.glob("csrc/python/*.c"))
+# -O3 without -march: the wheel must run on any x86-64; the hot loops carry target_clones
+# (AVX2+FMA chosen at load time where the CPU has it).
+compile_args = ["-std=c11", "-O3", "-fopenmp", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                "-Wno-missing-field-initializers", "-Wno-cast-function-type", "-fno-math-errno",
+                "-D_GNU_SOURCE", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION"]
+
+ext = Extension(
+    "ctrgcn._core",
+    sources=sources,
+    include_dirs=["csrc/include", "csrc", numpy.get_include()],
+    extra_compile_args=compile_args + blas["extra_compile_args"],
+    extra_link_args=["-fopenmp"] + blas["extra_link_args"],
+)
+
+setup(ext_modules=[ext])

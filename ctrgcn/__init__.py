@@ -1,4 +1,18 @@
+"""ctrgcn: the CTR-GCN family of skeleton action recognition networks, on a C core.
+
+    import ctrgcn
+    model = ctrgcn.load("weights.npz")          # or ctrgcn.Model("CTRGCN_lightV2")
+    logits = model(x)                           # x: float32 (N, C, T, V, M)
+"""
 from ctrgcn._blas import preload as _preload
 
 _preload()
-from ctrgcn._core import Error, InputError, FileError, ResourceError  # noqa: E402
+from ctrgcn._core import Error, FileError, InputError, ResourceError  # noqa: E402
+from ctrgcn.model import VARIANTS, Model  # noqa: E402
+from ctrgcn.weights import load  # noqa: E402
+from ctrgcn.preprocess import preprocess  # noqa: E402
+from ctrgcn.bench import benchmark  # noqa: E402
+
+__all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "load", "preprocess",
+           "benchmark"]
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""Reading weights: the project's file, ``.npz`` archives of named arrays, and spec inference
+from names and shapes."""
+import os
+import zipfile
+
+import numpy as np
+
+from ctrgcn import _core
+from ctrgcn._core import FileError, InputError
+from ctrgcn.model import GRAPHS, IGNORED_SUFFIXES, Model
+
+MAGIC = b"CTRGCN\x00\x01"
+
+
+def read_npz(path):
+    """name -> array from a ``.npz`` (pickles refused)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and not os.path.exists(path):
+            raise FileError(f"cannot open {path!r}: {exc}") from None
+        raise InputError(f"{path!r}: not a readable .npz archive ({exc})") from None
+
+
+def infer_spec(state):
+    """(variant, num_classes, num_joints, num_person, in_channels, base_channel) from tensor names
+    and shapes, as the official and PaddleVideo checkpoints name them."""
+    keys = {k for k in state if not k.endswith(IGNORED_SUFFIXES)}
+
+    def shape(name):
+        if name not in keys:
+            raise InputError(f"cannot tell the model from these weights: no {name!r}")
+        return tuple(np.shape(state[name]))
+
+    fc = shape("fc.weight")
+    if len(fc) != 2:
+        raise InputError(f"fc.weight must be 2-D, got shape {fc}")
+    num_classes, width = fc
+    if width % 4:
+        raise InputError(f"fc.weight has {width} inputs, not 4 x a base width")
+    base = width // 4
+    PA = shape("l1.gcn1.PA")
+    if len(PA) != 3 or PA[0] != 3 or PA[1] != PA[2]:
+        raise InputError(f"l1.gcn1.PA must be (3, V, V), got {PA}")
+    V = PA[1]
+    fused = "l1.gcn1.convs.conv1.weight" in keys
+    if fused:
+        rows, cin = shape("l1.gcn1.convs.conv1.weight")[:2]
+        R = shape("l1.gcn1.convs.conv2.0.weight")[1]
+        ratio = (rows - 3 * base) / R if R else 0
+        if ratio == 6:
+            variant = "CTRGCN_lightV1"
+        elif ratio == 2:
+            variant = "CTRGCN_lightV2"
+        else:
+            raise InputError(f"l1.gcn1.convs.conv1 has {rows} rows: neither lightV1 (6R + 3b) nor lightV2 (2R + 3b)")
+    else:
+        cin = shape("l1.gcn1.convs.0.conv1.weight")[1]
+        variant = "CTRGCN" if "l2.gcn1.PA" in keys else "CTRGCN_light"
+    if variant == "CTRGCN_lightV1" and "l2.gcn1.PA" in keys:
+        raise InputError("fused weights with a spatial module in l2 match no known variant")
+    mvc = shape("data_bn.weight")[0]
+    if mvc % (V * cin):
+        raise InputError(f"data_bn has {mvc} channels, not persons x {V} joints x {cin} coordinates")
+    return dict(variant=variant, num_classes=int(num_classes), num_joints=int(V), num_person=int(mvc // (V * cin)),
+                in_channels=int(cin), base_channel=int(base))
+
+
+def model_from_state(state, graph=None):
+    spec = infer_spec(state)
+    V = spec["num_joints"]
+    if graph is None:
+        graph = {v: k for k, v in GRAPHS.items()}.get(V)
+        if graph is None:
+            raise InputError(f"weights for {V} joints: pass graph= (an edge list) to load them")
+    model = Model(spec["variant"], num_classes=spec["num_classes"], graph=graph, num_person=spec["num_person"],
+                  in_channels=spec["in_channels"], base_channel=spec["base_channel"], num_joints=V)
+    if model.num_joints != V:
+        raise InputError(f"graph has {model.num_joints} joints, the weights {V}")
+    model.load_state_dict(state)
+    return model
+
+
+def read_state(path):
+    """name -> array from any weight file this version reads."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:4] == b"PK\x03\x04" or str(path).endswith(".npz"):
+        return read_npz(path)
+    raise InputError(f"{path!r}: unknown weight file format (expected a ctrgcn file or a .npz)")
+
+
+def load(path, graph=None):
+    """A model from a weight file: the project's own file or a ``.npz`` of named arrays (official
+    PyTorch or PaddleVideo names). Variant, classes, joints and persons come from names and shapes;
+    the graph from V (25 -> ntu, 20 -> ucla) unless given."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise FileError(f"cannot open {path!r}: {exc.strerror}") from None
+    if head == MAGIC:
+        net = _core.load_file(path)
+        return Model._wrap(net, graph if isinstance(graph, str) else None)
+    return model_from_state(read_state(path), graph)

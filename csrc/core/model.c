@@ -99,3 +99,25 @@ ctrgcn_status ctrgcn_model_set_tensor(ctrgcn_model *m, int index, const float *s
 void ctrgcn_model_set_threads(ctrgcn_model *m, int threads) {
     if (m) m->threads = threads < 0 ? 0 : threads;
 }
+
+ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *m, int block, ctrgcn_block_info *info) {
+    if (!m || !info || block < 1 || block > CTRGCN_NUM_BLOCKS)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block must be in 1..%d", CTRGCN_NUM_BLOCKS);
+    const block_layout *L = &m->blocks[block - 1];
+    info->cin = L->cin;
+    info->cout = L->cout;
+    info->stride = L->stride;
+    info->has_gcn = L->has_gcn;
+    info->gcn_cin = L->gcn_cin;
+    info->gcn_cout = L->gcn_cout;
+    info->R = L->R;
+    info->nrel = L->nrel;
+    info->fused = L->fused;
+    info->down = L->down;
+    info->tcn_cin = L->tcn_cin;
+    info->B = L->B;
+    info->last = L->last;
+    info->residual = L->residual;
+    info->residual_in_tcn = L->residual_in_tcn;
+    return CTRGCN_OK;
+}

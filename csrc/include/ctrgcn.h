@@ -105,6 +105,21 @@ ctrgcn_status ctrgcn_model_forward_probe(ctrgcn_model *model, const float *x, in
 ctrgcn_status ctrgcn_model_block_shape(const ctrgcn_model *model, int block, int T, int *channels,
                                        int *frames);
 
+/* What block `block` (1..10) computes, as the spec implies it. */
+typedef struct {
+    int cin, cout, stride;
+    int has_gcn;            /* spatial module present (TCN_GCN_unit) or not (TCN_unit) */
+    int gcn_cin, gcn_cout;  /* spatial module widths */
+    int R, nrel;            /* relation width; relations computed (3, or 1 when shared) */
+    int fused;              /* PaddleVideo fused convolutions */
+    int down;               /* spatial down path: 1 identity, 2 conv + BN */
+    int tcn_cin;            /* temporal module input width */
+    int B, last;            /* temporal branch width, width of branch 3 */
+    int residual;           /* block residual: 0 none, 1 identity, 2 conv stride s + BN */
+    int residual_in_tcn;    /* named tcn1.residual (TCN_unit) rather than residual */
+} ctrgcn_block_info;
+ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *model, int block, ctrgcn_block_info *info);
+
 /* ---- the project's file format -------------------------------------------------------------- */
 /* A single file: magic "CTRGCN\0\1", format version, the spec, then every named tensor
  * (name, shape, float32 data), and a CRC-32 of everything before it. Written atomically. */

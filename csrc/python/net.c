@@ -241,7 +241,35 @@ static PyObject *net_block_shape(NetObject *self, PyObject *args) {
     return Py_BuildValue("(ii)", ch, fr);
 }
 
+/* The block layout the spec implies: one dict per block (widths, strides, which paths exist). */
+static PyObject *net_layout(NetObject *self, PyObject *unused) {
+    const ctrgcn_spec *s = ctrgcn_model_spec(self->model);
+    PyObject *list = PyList_New(CTRGCN_NUM_BLOCKS);
+    if (!list) return NULL;
+    for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+        ctrgcn_block_info b;
+        ctrgcn_model_block_info(self->model, k + 1, &b);
+        PyObject *d = Py_BuildValue(
+            "{s:i,s:i,s:i,s:O,s:i,s:i,s:i,s:i,s:O,s:i,s:i,s:i,s:i,s:i,s:i,s:O}", "cin", b.cin, "cout", b.cout,
+            "stride", b.stride, "has_gcn", b.has_gcn ? Py_True : Py_False, "gcn_cin", b.gcn_cin, "gcn_cout",
+            b.gcn_cout, "R", b.R, "nrel", b.nrel, "fused", b.fused ? Py_True : Py_False, "down", b.down, "tcn_cin",
+            b.tcn_cin, "B", b.B, "last", b.last, "residual", b.residual, "kernel", 5, "residual_in_tcn",
+            b.residual_in_tcn ? Py_True : Py_False);
+        if (!d) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, k, d);
+    }
+    (void)s;
+    return list;
+}
+
 static PyMethodDef net_methods[] = {
+    {"layout", (PyCFunction)net_layout, METH_NOARGS,
+     "layout() -> [dict per block]: widths, stride, spatial module, relation width R, relations computed "
+     "(nrel), fused, down (1 identity, 2 conv), branch width B, branch-3 width, residual (0 none, 1 identity, "
+     "2 conv)"},
     {"spec", (PyCFunction)net_spec, METH_NOARGS, "spec() -> dict"},
     {"tensors", (PyCFunction)net_tensors, METH_NOARGS, "tensors() -> [(name, shape, is_buffer)]"},
     {"get", (PyCFunction)net_get, METH_O, "get(name) -> float32 array (a copy)"},

@@ -4,11 +4,18 @@
  *   u32 tensor count | per tensor: u16 name length, name, u8 dtype, u8 ndim, u32 shape[ndim], data |
  *   u32 CRC-32 of every byte before it.
  *
- * Little-endian throughout. dtype 0 is float32 (the only one this version writes). The whole file
- * is read and its checksum verified before anything is parsed, and every read is bounds-checked,
- * so a truncated or corrupted file is an error, never a crash. Saving goes through a temporary
- * file and a rename, so a failed save leaves the old file as it was. */
+ * Little-endian throughout. Tensor data by dtype:
+ *   0 float32: numel x f32.
+ *   1 float16: numel x IEEE binary16 (rounded to nearest even when written).
+ *   2 int8:    shape[0] x f32 scales, then numel x i8; value = q * scale of its output channel
+ *              (symmetric, per first dimension). Only convolution weights and fc.weight use it.
+ * A file that uses only float32 is written as format version 1 (readable by every build); one with
+ * float16 or int8 tensors as version 2. Loading dequantises into float32.
+ * The whole file is read and its checksum verified before anything is parsed, and every read is
+ * bounds-checked, so a truncated or corrupted file is an error, never a crash. Saving goes through a
+ * temporary file and a rename, so a failed save leaves the old file as it was. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +25,8 @@
 #include "core/model.h"
 
 static const unsigned char MAGIC[8] = {'C', 'T', 'R', 'G', 'C', 'N', 0, 1};
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 1u          /* float32 only */
+#define FORMAT_VERSION_TYPED 2u    /* float16 / int8 tensors present */
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
 static uint32_t crc_table[256];
@@ -75,12 +83,105 @@ static void put_f32s(wbuf *b, const float *x, size_t n) {
     }
 }
 
-ctrgcn_status ctrgcn_model_save(const ctrgcn_model *m, const char *path) {
+/* ---- half precision, bit-exact and independent of the compiler's _Float16 support ---- */
+/* Round to nearest even; 0 when the value is not finite or beyond the float16 range. */
+static int f32_to_f16(float f, uint16_t *out) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x477FF000u) return 0; /* >= 65520 rounds to infinity; also inf and NaN */
+    if (ax < 0x38800000u) {          /* below 2^-14: a subnormal half (or zero) */
+        float a;
+        memcpy(&a, &ax, 4);
+        *out = sign | (uint16_t)lrintf(a * 16777216.0f); /* units of 2^-24; 1024 is the smallest normal */
+        return 1;
+    }
+    uint32_t h = ((ax >> 23) - 127 + 15) << 10 | (ax & 0x7FFFFFu) >> 13;
+    const uint32_t rest = ax & 0x1FFFu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++; /* a carry moves into the exponent */
+    *out = sign | (uint16_t)h;
+    return 1;
+}
+
+/* 0 for infinities and NaN, which no weight file may hold. */
+static int f16_to_f32(uint16_t h, float *out) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    if (e == 31) return 0;
+    if (e == 0) {
+        const float v = ldexpf((float)mant, -24);
+        *out = sign ? -v : v;
+        return 1;
+    }
+    const uint32_t x = sign | (e - 15 + 127) << 23 | mant << 13;
+    memcpy(out, &x, 4);
+    return 1;
+}
+
+/* Which dtype a tensor is stored in under a requested file dtype: int8 applies to the weights of
+ * convolutions (4-D) and of the classifier; everything else stays float32. */
+static int stored_dtype(const ctrgcn_model *m, int index, int dtype) {
+    if (dtype == CTRGCN_DTYPE_INT8)
+        return (m->tensors[index].ndim == 4 || index == m->fc_w) ? CTRGCN_DTYPE_INT8 : CTRGCN_DTYPE_FLOAT32;
+    return dtype;
+}
+
+static ctrgcn_status put_tensor_data(wbuf *b, const tensor_entry *t, const float *x, int dtype) {
+    if (dtype == CTRGCN_DTYPE_FLOAT32) {
+        put_f32s(b, x, t->numel);
+        return CTRGCN_OK;
+    }
+    if (dtype == CTRGCN_DTYPE_FLOAT16) {
+        for (size_t i = 0; i < t->numel; i++) {
+            uint16_t h;
+            if (!f32_to_f16(x[i], &h))
+                return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor '%s' holds %g, outside the float16 range", t->name,
+                                   (double)x[i]);
+            const unsigned char c[2] = {h & 0xFF, h >> 8};
+            put(b, c, 2);
+        }
+        return CTRGCN_OK;
+    }
+    /* int8, symmetric per output channel: scale = max|w| / 127, q = round(w / scale) */
+    const size_t rows = (size_t)t->shape[0], cols = t->numel / rows;
+    float *scales = malloc(sizeof(float) * rows);
+    signed char *q = malloc(t->numel ? t->numel : 1);
+    if (!scales || !q) {
+        free(scales);
+        free(q);
+        b->failed = 1;
+        return CTRGCN_OK;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *w = x + r * cols;
+        float amax = 0.0f;
+        for (size_t j = 0; j < cols; j++) amax = fmaxf(amax, fabsf(w[j]));
+        if (!isfinite(amax)) {
+            free(scales);
+            free(q);
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor '%s' holds non-finite values", t->name);
+        }
+        scales[r] = amax > 0.0f ? amax / 127.0f : 1.0f;
+        for (size_t j = 0; j < cols; j++) {
+            long v = lrintf(w[j] / scales[r]);
+            q[r * cols + j] = (signed char)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+    }
+    put_f32s(b, scales, rows);
+    put(b, q, t->numel);
+    free(scales);
+    free(q);
+    return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_save_as(const ctrgcn_model *m, const char *path, int dtype) {
     if (!m || !path) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument to save");
+    if (dtype != CTRGCN_DTYPE_FLOAT32 && dtype != CTRGCN_DTYPE_FLOAT16 && dtype != CTRGCN_DTYPE_INT8)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "unknown file dtype %d (0 float32, 1 float16, 2 int8)", dtype);
     wbuf b = {0};
     const ctrgcn_spec *s = &m->spec;
     put(&b, MAGIC, sizeof MAGIC);
-    put_u32(&b, FORMAT_VERSION);
+    put_u32(&b, dtype == CTRGCN_DTYPE_FLOAT32 ? FORMAT_VERSION : FORMAT_VERSION_TYPED);
     const int fields[] = {s->variant, s->num_classes, s->num_joints, s->num_person, s->in_channels,
                           s->base_channel, s->num_edges};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) put_u32(&b, (uint32_t)fields[i]);
@@ -92,18 +193,27 @@ ctrgcn_status ctrgcn_model_save(const ctrgcn_model *m, const char *path) {
     for (int i = 0; i < m->num_tensors; i++) {
         const tensor_entry *t = &m->tensors[i];
         const size_t len = strlen(t->name);
-        unsigned char hdr[4] = {len & 0xFF, len >> 8, 0 /* float32 */, (unsigned char)t->ndim};
+        const int td = stored_dtype(m, i, dtype);
+        unsigned char hdr[4] = {len & 0xFF, len >> 8, (unsigned char)td, (unsigned char)t->ndim};
         put(&b, hdr, 2);
         put(&b, t->name, len);
         put(&b, hdr + 2, 2);
         for (int d = 0; d < t->ndim; d++) put_u32(&b, (uint32_t)t->shape[d]);
-        put_f32s(&b, m->params + t->offset, t->numel);
+        const ctrgcn_status st = put_tensor_data(&b, t, m->params + t->offset, td);
+        if (st != CTRGCN_OK) {
+            free(b.p);
+            return st;
+        }
     }
     if (b.failed) {
         free(b.p);
         return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory serialising the model");
     }
     put_u32(&b, crc32_of(b.p, b.n));
+    if (b.failed) {
+        free(b.p);
+        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory serialising the model");
+    }
 
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
@@ -124,6 +234,10 @@ ctrgcn_status ctrgcn_model_save(const ctrgcn_model *m, const char *path) {
         return ctrgcn_fail(CTRGCN_ERR_IO, "cannot write '%s': %s", path, strerror(err));
     }
     return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_save(const ctrgcn_model *m, const char *path) {
+    return ctrgcn_model_save_as(m, path, CTRGCN_DTYPE_FLOAT32);
 }
 
 /* ---- reading with bounds checks ---- */
@@ -188,9 +302,9 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     if (!magic || memcmp(magic, MAGIC, sizeof MAGIC) != 0)
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is not a ctrgcn model file (bad magic)", path);
     const uint32_t version = get_u32(r);
-    if (version != FORMAT_VERSION)
-        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads version %u", path,
-                           version, FORMAT_VERSION);
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_TYPED)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads versions %u and %u",
+                           path, version, FORMAT_VERSION, FORMAT_VERSION_TYPED);
     int *fields[] = {&spec.variant, &spec.num_classes, &spec.num_joints, &spec.num_person,
                      &spec.in_channels, &spec.base_channel, &spec.num_edges};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) *fields[i] = (int)get_u32(r);
@@ -225,23 +339,27 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
             return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor %d is '%.*s', expected '%s'", path, i,
                                (int)(len > 80 ? 80 : len), (const char *)name, t->name);
         }
-        if (h2[0] != 0 || h2[1] != t->ndim) {
+        const int dtype = h2[0];
+        const int allowed = dtype == CTRGCN_DTYPE_FLOAT32 ||
+                            (version == FORMAT_VERSION_TYPED &&
+                             (dtype == CTRGCN_DTYPE_FLOAT16 || (dtype == CTRGCN_DTYPE_INT8 && t->ndim >= 1)));
+        if (!allowed || h2[1] != t->ndim) {
             ctrgcn_model_free(m);
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected float32 / %d",
-                               path, t->name, h2[0], h2[1], t->ndim);
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected %s / %d", path,
+                               t->name, h2[0], h2[1], version == FORMAT_VERSION ? "float32" : "float32, float16 or int8",
+                               t->ndim);
         }
         for (int d = 0; d < t->ndim; d++)
             if (get_u32(r) != (uint32_t)t->shape[d] && !r->short_read) {
                 ctrgcn_model_free(m);
                 return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has the wrong shape", path, t->name);
             }
-        const unsigned char *data = get(r, 4 * t->numel);
-        if (!data) break;
-        float *dst = m->params + t->offset;
-        for (size_t j = 0; j < t->numel; j++) {
-            const uint32_t u = (uint32_t)data[4 * j] | (uint32_t)data[4 * j + 1] << 8 |
-                               (uint32_t)data[4 * j + 2] << 16 | (uint32_t)data[4 * j + 3] << 24;
-            memcpy(&dst[j], &u, 4);
+        if (r->short_read) break;
+        if (read_tensor_data(r, t, dtype, m->params + t->offset) != CTRGCN_OK) {
+            ctrgcn_model_free(m);
+            if (r->short_read) break; /* reported below */
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' holds non-finite values or scales", path,
+                               t->name);
         }
     }
     if (r->short_read || r->pos != r->n) {

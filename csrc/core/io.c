@@ -143,8 +143,8 @@ static ctrgcn_status put_tensor_data(wbuf *b, const tensor_entry *t, const float
         return CTRGCN_OK;
     }
     /* int8, symmetric per output channel: scale = max|w| / 127, q = round(w / scale) */
-    const size_t rows = (size_t)t->shape[0], cols = t->numel / rows;
-    float *scales = malloc(sizeof(float) * rows);
+    const size_t rows = (size_t)t->shape[0], cols = rows ? t->numel / rows : 0;
+    float *scales = malloc(sizeof(float) * (rows ? rows : 1));
     signed char *q = malloc(t->numel ? t->numel : 1);
     if (!scales || !q) {
         free(scales);
@@ -295,6 +295,44 @@ static ctrgcn_status read_whole_file(const char *path, unsigned char **data, siz
     return CTRGCN_OK;
 }
 
+enum { READ_OK, READ_SHORT, READ_BAD };
+
+static uint32_t le32(const unsigned char *c) {
+    return (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+}
+
+/* One tensor's data in its stored dtype -> float32 at dst. */
+static int read_tensor_data(rbuf *r, const tensor_entry *t, int dtype, float *dst) {
+    if (dtype == CTRGCN_DTYPE_FLOAT32) {
+        const unsigned char *data = get(r, 4 * t->numel);
+        if (!data) return READ_SHORT;
+        for (size_t j = 0; j < t->numel; j++) {
+            const uint32_t u = le32(data + 4 * j);
+            memcpy(&dst[j], &u, 4);
+        }
+        return READ_OK;
+    }
+    if (dtype == CTRGCN_DTYPE_FLOAT16) {
+        const unsigned char *data = get(r, 2 * t->numel);
+        if (!data) return READ_SHORT;
+        for (size_t j = 0; j < t->numel; j++)
+            if (!f16_to_f32((uint16_t)(data[2 * j] | data[2 * j + 1] << 8), &dst[j])) return READ_BAD;
+        return READ_OK;
+    }
+    const size_t rows = (size_t)t->shape[0], cols = rows ? t->numel / rows : 0;
+    const unsigned char *sc = get(r, 4 * rows);
+    const unsigned char *data = get(r, t->numel);
+    if (!sc || !data) return READ_SHORT;
+    for (size_t i = 0; i < rows; i++) {
+        const uint32_t u = le32(sc + 4 * i);
+        float scale;
+        memcpy(&scale, &u, 4);
+        if (!isfinite(scale) || scale < 0.0f) return READ_BAD;
+        for (size_t j = 0; j < cols; j++) dst[i * cols + j] = (float)(signed char)data[i * cols + j] * scale;
+    }
+    return READ_OK;
+}
+
 static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     ctrgcn_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -355,9 +393,10 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
                 return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has the wrong shape", path, t->name);
             }
         if (r->short_read) break;
-        if (read_tensor_data(r, t, dtype, m->params + t->offset) != CTRGCN_OK) {
+        const int got = read_tensor_data(r, t, dtype, m->params + t->offset);
+        if (got == READ_SHORT) break; /* reported below */
+        if (got == READ_BAD) {
             ctrgcn_model_free(m);
-            if (r->short_read) break; /* reported below */
             return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' holds non-finite values or scales", path,
                                t->name);
         }

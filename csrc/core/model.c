@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/model.h"
+#include "core/train.h"
 
 ctrgcn_status ctrgcn_model_init(ctrgcn_model **out, const ctrgcn_spec *spec, uint64_t seed) {
     if (!out) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL output pointer");
@@ -35,6 +36,7 @@ void ctrgcn_model_free(ctrgcn_model *m) {
     free(m->ws_mem);
     free(m->ws);
     free(m->pooled);
+    train_state_free(m->train);
     free(m);
 }
 
@@ -119,5 +121,31 @@ ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *m, int block, ctrgcn_b
     info->last = L->last;
     info->residual = L->residual;
     info->residual_in_tcn = L->residual_in_tcn;
+    return CTRGCN_OK;
+}
+
+size_t ctrgcn_model_params_size(const ctrgcn_model *m) { return m ? m->params_size : 0; }
+
+size_t ctrgcn_model_tensor_offset(const ctrgcn_model *m, int index) {
+    return (m && index >= 0 && index < m->num_tensors) ? m->tensors[index].offset : 0;
+}
+
+ctrgcn_status ctrgcn_model_get_params(const ctrgcn_model *m, float *dst) {
+    if (!m || !dst) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    memcpy(dst, m->params, sizeof(float) * m->params_size);
+    return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_set_params(ctrgcn_model *m, const float *src) {
+    if (!m || !src) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    for (size_t i = 0; i < m->params_size; i++)
+        if (!(src[i] - src[i] == 0.0f)) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "parameters have a non-finite value");
+    for (int t = 0; t < m->num_tensors; t++)
+        if (strstr(m->tensors[t].name, "running_var"))
+            for (size_t j = 0; j < m->tensors[t].numel; j++)
+                if (src[m->tensors[t].offset + j] < 0.0f)
+                    return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "'%s' has a negative variance", m->tensors[t].name);
+    memcpy(m->params, src, sizeof(float) * m->params_size);
+    m->packed_valid = 0;
     return CTRGCN_OK;
 }

@@ -104,6 +104,7 @@ struct ctrgcn_model {
     float *pooled;         /* [N*M][4b] */
 
     int threads;
+    struct train_state *train; /* created by the first train_forward */
 };
 
 /* spec.c */
@@ -114,6 +115,9 @@ void graph_adjacency(const ctrgcn_spec *spec, float *A); /* [3][V][V]: I, In, Ou
 ctrgcn_status model_build_table(ctrgcn_model *m);
 /* init.c */
 void model_init_params(ctrgcn_model *m, uint64_t seed);
+/* optim.c: one SGD update over the learned tensors (velocity: params_size floats) */
+ctrgcn_status sgd_update(ctrgcn_model *m, const float *grads, float *velocity, float lr, float momentum,
+                         float weight_decay, int nesterov, int first_step);
 /* fold.c */
 ctrgcn_status model_pack(ctrgcn_model *m);
 

@@ -120,10 +120,66 @@ typedef struct {
 } ctrgcn_block_info;
 ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *model, int block, ctrgcn_block_info *info);
 
+/* ---- training -------------------------------------------------------------------------------
+ * Gradients live in a flat array laid out like the model's parameters: tensor i occupies
+ * [offset_i, offset_i + numel_i) in table order (ctrgcn_model_tensor_offset), buffers get zeros. */
+size_t ctrgcn_model_params_size(const ctrgcn_model *model);
+size_t ctrgcn_model_tensor_offset(const ctrgcn_model *model, int index);
+/* Bulk copies of the flat parameter array (params_size floats). */
+ctrgcn_status ctrgcn_model_get_params(const ctrgcn_model *model, float *dst);
+ctrgcn_status ctrgcn_model_set_params(ctrgcn_model *model, const float *src);
+
+/* Train-mode forward (BatchNorm on batch statistics) that keeps what backward needs. With
+ * update_stats the running statistics move (momentum 0.1, unbiased variance). */
+ctrgcn_status ctrgcn_model_train_forward(ctrgcn_model *model, const float *x, int N, int T, float *logits,
+                                         int update_stats);
+/* Backward of the last train_forward: grads (params_size floats) are overwritten. */
+ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *model, const float *dlogits, float *grads);
+
+/* Mean softmax cross-entropy against soft targets [N, K] (rows summing to 1; label smoothing
+ * and mixup are soft targets); dlogits = (softmax - target) / N when not NULL. */
+ctrgcn_status ctrgcn_softmax_xent(const float *logits, const float *targets, int N, int K, double *loss,
+                                  float *dlogits);
+
+/* SGD with momentum (Nesterov optional) and L2 weight decay added to the gradient of every
+ * learned tensor, as PyTorch's SGD and Paddle's Momentum apply them. */
+typedef struct ctrgcn_sgd ctrgcn_sgd;
+ctrgcn_status ctrgcn_sgd_init(ctrgcn_sgd **out, const ctrgcn_model *model, float momentum, float weight_decay,
+                              int nesterov);
+void ctrgcn_sgd_free(ctrgcn_sgd *opt);
+ctrgcn_status ctrgcn_sgd_step(ctrgcn_sgd *opt, ctrgcn_model *model, const float *grads, float lr);
+/* The same update with a caller-owned velocity (params_size floats); first_step starts it. */
+ctrgcn_status ctrgcn_sgd_update_raw(ctrgcn_model *model, const float *grads, float *velocity, float lr,
+                                    float momentum, float weight_decay, int nesterov, int first_step);
+/* The momentum buffer (params_size floats) and step count, for checkpoints. */
+ctrgcn_status ctrgcn_sgd_get_state(const ctrgcn_sgd *opt, float *velocity, long *steps);
+ctrgcn_status ctrgcn_sgd_set_state(ctrgcn_sgd *opt, const float *velocity, long steps);
+
+/* Per-iteration learning rate: linear warm-up from warmup_start to base over warmup_epochs, then
+ * cosine decay to 0 at `epochs` (kind 0) or x gamma at each listed epoch (kind 1). */
+typedef struct {
+    int kind;                 /* 0 warm-up + cosine, 1 warm-up + step */
+    double base_lr, warmup_start;
+    double warmup_epochs;
+    int epochs;
+    long iters_per_epoch;
+    int num_steps;
+    int steps[16];            /* epochs where step decay applies */
+    double gamma;
+} ctrgcn_lr_schedule;
+double ctrgcn_lr_at(const ctrgcn_lr_schedule *schedule, long iteration);
+
 /* ---- the project's file format -------------------------------------------------------------- */
 /* A single file: magic "CTRGCN\0\1", format version, the spec, then every named tensor
  * (name, shape, float32 data), and a CRC-32 of everything before it. Written atomically. */
 ctrgcn_status ctrgcn_model_save(const ctrgcn_model *model, const char *path);
+/* Storage dtypes of a file's tensors. FLOAT16 stores every tensor as IEEE half (nearest even; a
+ * value beyond +-65504 is an error). INT8 stores convolution weights (4-D) and fc.weight as int8
+ * with one float32 scale per output channel (symmetric, max|w| / 127), the rest as float32; fold
+ * BatchNorms into the convolutions first (ctrgcn/formats/quantize.py) for the best accuracy.
+ * Loading dequantises to float32. ctrgcn_model_save is save_as(FLOAT32). */
+enum { CTRGCN_DTYPE_FLOAT32 = 0, CTRGCN_DTYPE_FLOAT16 = 1, CTRGCN_DTYPE_INT8 = 2 };
+ctrgcn_status ctrgcn_model_save_as(const ctrgcn_model *model, const char *path, int dtype);
 ctrgcn_status ctrgcn_model_load(ctrgcn_model **out, const char *path);
 
 #ifdef __cplusplus

@@ -53,4 +53,45 @@ void ctrgc_relation(float *relT, const float *q, const float *k, int R, int V);
 void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *base,
                      const float *shift, int C, int T, int V, int nsub, int relu);
 
+/* ---- backward (training) ------------------------------------------------------------------
+ * Input gradients accumulate (+=) into dx; parameter gradients accumulate into dw / db. */
+
+/* Backward of tconv_forward. dy [cout][To][V] (row stride ldy); x as in forward (needed for dw);
+ * dx [cin][T][V] (row stride ldx, accumulated); dw [k][cout][cin] accumulated. phase_buf holds
+ * 2*cin*T*V floats for stride > 1. */
+void tconv_backward(const float *dy, int ldy, const float *x, int ldx, const float *w, float *dx, float *dw,
+                    int cin, int cout, int T, int V, int k, int dil, int stride, float *phase_buf);
+
+/* Max-pool over time that also records, per output, the input frame that won (argmax). */
+void maxpool_t_forward_idx(float *y, int ldy, const float *x, int ldx, int *argmax, int C, int T, int V,
+                           int stride);
+/* dx[c][argmax][v] += dy[c][t][v] */
+void maxpool_t_backward(float *dx, int ldx, const float *dy, int ldy, const int *argmax, int C, int To, int V);
+
+/* CTR-GC aggregation backward for one person (no ReLU / base / shift: those belong to the caller).
+ * dy [C][T][V]; val [nsub*C][T][V]; AT [nsub][C][V][V].
+ * dval[i*C+c][t][v] = sum_u dy[c][t][u] AT[i][c][v][u]            (written, not accumulated)
+ * dAT[i][c][v][u]   = sum_t val[i*C+c][t][v] dy[c][t][u]           (written) */
+void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
+                              int T, int V, int nsub);
+
+/* Relation backward: given drelT [R][V][V] and relT, dq[r][u] += sum_v g, dk[r][v] -= sum_u g with
+ * g = drelT * (1 - relT^2). */
+void ctrgc_relation_backward(float *dq, float *dk, const float *drelT, const float *relT, int R, int V);
+
+/* BatchNorm in train mode over a channel block of a batch: x[n][c][j] at x + n*ldn + c*ldc + j,
+ * j < L (= T*V). Batch statistics (biased variance) normalise; mean and invstd are saved for
+ * backward; running statistics (when given) move by momentum with the unbiased variance.
+ * y may alias x. */
+void bn_train_forward(float *y, const float *x, int n, size_t ldn, int C, size_t L, const float *gamma,
+                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum);
+/* dx (written, may alias dy) from dy and the forward input x; dgamma, dbeta accumulated. */
+void bn_train_backward(float *dx, const float *dy, const float *x, int n, size_t ldn, int C, size_t L,
+                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta);
+
+/* Softmax cross-entropy against soft targets (rows summing to 1): returns the mean loss over N,
+ * writes dlogits = (softmax - target) / N. */
+double softmax_xent(const float *logits, const float *target, int N, int K, float *dlogits);
+
+
 #endif

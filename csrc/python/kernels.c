@@ -1,6 +1,7 @@
 /* Thin access to single layer kernels, so the tests can hold each against its NumPy reference. */
 #include "python/binding.h"
 #include "layers/layers.h"
+#include <string.h>
 
 static PyObject *new_f32(int nd, npy_intp d0, npy_intp d1, npy_intp d2, npy_intp d3) {
     npy_intp dims[4] = {d0, d1, d2, d3};
@@ -121,7 +122,60 @@ done:
     return y;
 }
 
+/* softmax_xent(logits[N,K], targets[N,K]) -> (mean loss, dlogits) */
+static PyObject *softmax_xent_py(PyObject *self, PyObject *args) {
+    PyObject *lo, *to;
+    if (!PyArg_ParseTuple(args, "OO", &lo, &to)) return NULL;
+    PyArrayObject *l = ctrgcn_py_float_array(lo, 2, "logits"), *t = l ? ctrgcn_py_float_array(to, 2, "targets") : NULL;
+    PyObject *d = NULL, *res = NULL;
+    if (!l || !t) goto done;
+    if (PyArray_DIM(t, 0) != PyArray_DIM(l, 0) || PyArray_DIM(t, 1) != PyArray_DIM(l, 1)) {
+        ctrgcn_py_input_error("logits and targets must have the same shape");
+        goto done;
+    }
+    d = PyArray_SimpleNew(2, PyArray_DIMS(l), NPY_FLOAT32);
+    if (!d) goto done;
+    double loss;
+    ctrgcn_status st = ctrgcn_softmax_xent(PyArray_DATA(l), PyArray_DATA(t), (int)PyArray_DIM(l, 0),
+                                           (int)PyArray_DIM(l, 1), &loss, PyArray_DATA((PyArrayObject *)d));
+    if (st != CTRGCN_OK) {
+        ctrgcn_py_raise(st);
+        goto done;
+    }
+    res = Py_BuildValue("(dO)", loss, d);
+done:
+    Py_XDECREF(l);
+    Py_XDECREF(t);
+    Py_XDECREF(d);
+    return res;
+}
+
+/* lr_at(kind, base_lr, warmup_start, warmup_epochs, epochs, iters_per_epoch, steps, gamma, iteration) */
+static PyObject *lr_at_py(PyObject *self, PyObject *args) {
+    ctrgcn_lr_schedule s;
+    memset(&s, 0, sizeof s);
+    PyObject *steps;
+    long it;
+    if (!PyArg_ParseTuple(args, "idddilOdl", &s.kind, &s.base_lr, &s.warmup_start, &s.warmup_epochs, &s.epochs,
+                          &s.iters_per_epoch, &steps, &s.gamma, &it))
+        return NULL;
+    PyObject *seq = PySequence_Fast(steps, "steps must be a sequence");
+    if (!seq) return NULL;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > 16) {
+        Py_DECREF(seq);
+        return ctrgcn_py_input_error("at most 16 step epochs");
+    }
+    for (Py_ssize_t i = 0; i < n; i++) s.steps[i] = (int)PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+    s.num_steps = (int)n;
+    Py_DECREF(seq);
+    if (PyErr_Occurred()) return NULL;
+    return PyFloat_FromDouble(ctrgcn_lr_at(&s, it));
+}
+
 PyMethodDef ctrgcn_kernel_methods[] = {
+    {"softmax_xent", softmax_xent_py, METH_VARARGS, "softmax_xent(logits, targets) -> (loss, dlogits)"},
+    {"lr_at", lr_at_py, METH_VARARGS, "learning rate of a schedule at an iteration"},
     {"k_tconv", k_tconv, METH_VARARGS, "temporal convolution kernel (tests)"},
     {"k_maxpool", k_maxpool, METH_VARARGS, "time max-pool kernel (tests)"},
     {"k_relation", k_relation, METH_VARARGS, "CTR-GC relation kernel (tests)"},

@@ -71,12 +71,14 @@ PyObject *ctrgcn_net_load(PyObject *self, PyObject *args) {
     return wrap_model(model);
 }
 
+/* save(path, dtype=0): 0 float32, 1 float16, 2 int8 (see ctrgcn_model_save_as) */
 static PyObject *net_save(NetObject *self, PyObject *args) {
     PyObject *path_obj;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
+    int dtype = CTRGCN_DTYPE_FLOAT32;
+    if (!PyArg_ParseTuple(args, "O&|i", PyUnicode_FSConverter, &path_obj, &dtype)) return NULL;
     ctrgcn_status st;
     const char *path = PyBytes_AS_STRING(path_obj);
-    Py_BEGIN_ALLOW_THREADS st = ctrgcn_model_save(self->model, path);
+    Py_BEGIN_ALLOW_THREADS st = ctrgcn_model_save_as(self->model, path, dtype);
     Py_END_ALLOW_THREADS Py_DECREF(path_obj);
     if (st != CTRGCN_OK) return ctrgcn_py_raise(st);
     Py_RETURN_NONE;
@@ -241,6 +243,108 @@ static PyObject *net_block_shape(NetObject *self, PyObject *args) {
     return Py_BuildValue("(ii)", ch, fr);
 }
 
+/* ---- training ---- */
+static PyObject *net_params(NetObject *self, PyObject *unused) {
+    npy_intp n = (npy_intp)ctrgcn_model_params_size(self->model);
+    PyObject *arr = PyArray_SimpleNew(1, &n, NPY_FLOAT32);
+    if (arr) ctrgcn_model_get_params(self->model, PyArray_DATA((PyArrayObject *)arr));
+    return arr;
+}
+
+static PyArrayObject *flat_params_arg(NetObject *self, PyObject *obj, const char *what) {
+    PyArrayObject *a = ctrgcn_py_float_array(obj, 1, what);
+    if (a && PyArray_DIM(a, 0) != (npy_intp)ctrgcn_model_params_size(self->model)) {
+        ctrgcn_py_input_error("%s: expected %zu values, got %ld", what, ctrgcn_model_params_size(self->model),
+                              (long)PyArray_DIM(a, 0));
+        Py_CLEAR(a);
+    }
+    return a;
+}
+
+static PyObject *net_set_params(NetObject *self, PyObject *obj) {
+    PyArrayObject *a = flat_params_arg(self, obj, "params");
+    if (!a) return NULL;
+    ctrgcn_status st = ctrgcn_model_set_params(self->model, PyArray_DATA(a));
+    Py_DECREF(a);
+    if (st != CTRGCN_OK) return ctrgcn_py_raise(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *net_offsets(NetObject *self, PyObject *unused) {
+    const int n = ctrgcn_model_num_tensors(self->model);
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) PyList_SET_ITEM(list, i, PyLong_FromSize_t(ctrgcn_model_tensor_offset(self->model, i)));
+    return list;
+}
+
+static PyObject *net_train_forward(NetObject *self, PyObject *args) {
+    PyObject *x_obj;
+    int update = 1;
+    if (!PyArg_ParseTuple(args, "O|p", &x_obj, &update)) return NULL;
+    PyArrayObject *x = checked_input(self, x_obj);
+    if (!x) return NULL;
+    const int N = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 2);
+    npy_intp dims[2] = {N, ctrgcn_model_spec(self->model)->num_classes};
+    PyObject *logits = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    if (!logits) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    ctrgcn_status st;
+    float *lp = PyArray_DATA((PyArrayObject *)logits);
+    Py_BEGIN_ALLOW_THREADS st = ctrgcn_model_train_forward(self->model, PyArray_DATA(x), N, T, lp, update);
+    Py_END_ALLOW_THREADS Py_DECREF(x);
+    if (st != CTRGCN_OK) {
+        Py_DECREF(logits);
+        return ctrgcn_py_raise(st);
+    }
+    return logits;
+}
+
+static PyObject *net_train_backward(NetObject *self, PyObject *obj) {
+    PyArrayObject *d = ctrgcn_py_float_array(obj, 2, "dlogits");
+    if (!d) return NULL;
+    npy_intp n = (npy_intp)ctrgcn_model_params_size(self->model);
+    PyObject *grads = PyArray_SimpleNew(1, &n, NPY_FLOAT32);
+    if (!grads) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    if (PyArray_DIM(d, 1) != ctrgcn_model_spec(self->model)->num_classes) {
+        Py_DECREF(d);
+        Py_DECREF(grads);
+        return ctrgcn_py_input_error("dlogits: expected %d columns", ctrgcn_model_spec(self->model)->num_classes);
+    }
+    ctrgcn_status st;
+    float *gp = PyArray_DATA((PyArrayObject *)grads);
+    const float *dp = PyArray_DATA(d);
+    Py_BEGIN_ALLOW_THREADS st = ctrgcn_model_train_backward(self->model, dp, gp);
+    Py_END_ALLOW_THREADS Py_DECREF(d);
+    if (st != CTRGCN_OK) {
+        Py_DECREF(grads);
+        return ctrgcn_py_raise(st);
+    }
+    return grads;
+}
+
+/* sgd_step(grads, velocity, lr, momentum, weight_decay, nesterov, first_step): velocity in place */
+static PyObject *net_sgd_step(NetObject *self, PyObject *args) {
+    PyObject *g_obj;
+    PyArrayObject *vel;
+    float lr, mom, wd;
+    int nesterov, first;
+    if (!PyArg_ParseTuple(args, "OO!fffpp", &g_obj, &PyArray_Type, &vel, &lr, &mom, &wd, &nesterov, &first)) return NULL;
+    if (PyArray_TYPE(vel) != NPY_FLOAT32 || !PyArray_IS_C_CONTIGUOUS(vel) || !PyArray_ISWRITEABLE(vel) ||
+        PyArray_SIZE(vel) != (npy_intp)ctrgcn_model_params_size(self->model))
+        return ctrgcn_py_input_error("velocity must be a writeable contiguous float32 array of params_size values");
+    PyArrayObject *g = flat_params_arg(self, g_obj, "grads");
+    if (!g) return NULL;
+    ctrgcn_status st = ctrgcn_sgd_update_raw(self->model, PyArray_DATA(g), PyArray_DATA(vel), lr, mom, wd, nesterov, first);
+    Py_DECREF(g);
+    if (st != CTRGCN_OK) return ctrgcn_py_raise(st);
+    Py_RETURN_NONE;
+}
+
 /* The block layout the spec implies: one dict per block (widths, strides, which paths exist). */
 static PyObject *net_layout(NetObject *self, PyObject *unused) {
     const ctrgcn_spec *s = ctrgcn_model_spec(self->model);
@@ -266,6 +370,14 @@ static PyObject *net_layout(NetObject *self, PyObject *unused) {
 }
 
 static PyMethodDef net_methods[] = {
+    {"params", (PyCFunction)net_params, METH_NOARGS, "params() -> flat float32 copy of every tensor"},
+    {"set_params", (PyCFunction)net_set_params, METH_O, "set_params(flat array)"},
+    {"offsets", (PyCFunction)net_offsets, METH_NOARGS, "offset of each tensor in the flat array"},
+    {"train_forward", (PyCFunction)net_train_forward, METH_VARARGS,
+     "train_forward(x, update_stats=True) -> logits, in train mode, keeping what backward needs"},
+    {"train_backward", (PyCFunction)net_train_backward, METH_O, "train_backward(dlogits) -> flat gradients"},
+    {"sgd_step", (PyCFunction)net_sgd_step, METH_VARARGS,
+     "sgd_step(grads, velocity, lr, momentum, weight_decay, nesterov, first_step)"},
     {"layout", (PyCFunction)net_layout, METH_NOARGS,
      "layout() -> [dict per block]: widths, stride, spatial module, relation width R, relations computed "
      "(nrel), fused, down (1 identity, 2 conv), branch width B, branch-3 width, residual (0 none, 1 identity, "

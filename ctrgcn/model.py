@@ -22,11 +22,17 @@ def _graph_args(graph, num_joints):
     if isinstance(graph, str):
         if graph not in GRAPHS:
             raise InputError(f"unknown graph {graph!r}; use 'ntu', 'ucla' or a list of (i, j) edges")
+        if num_joints is not None and int(num_joints) != GRAPHS[graph]:
+            raise InputError(f"graph {graph!r} has {GRAPHS[graph]} joints, num_joints says {num_joints}")
         return graph, GRAPHS[graph], None
     try:
-        edges = np.asarray(graph, dtype=np.int64).reshape(-1, 2)
+        edges = np.asarray(graph, dtype=np.int64)
     except (TypeError, ValueError):
         raise InputError("graph: expected 'ntu', 'ucla' or a list of (i, j) joint pairs") from None
+    if edges.size == 0:
+        edges = edges.reshape(0, 2)
+    if edges.ndim != 2 or edges.shape[1] != 2:
+        raise InputError(f"graph: expected a list of (i, j) joint pairs, got an array of shape {edges.shape}")
     if edges.size and edges.min() < 0:
         raise InputError("graph: joint indices are 0-based and must be >= 0")
     V = int(num_joints) if num_joints else (int(edges.max()) + 1 if edges.size else 1)
@@ -45,6 +51,8 @@ class Model:
     def __init__(self, variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, seed=0,
                  base_channel=None, num_joints=None):
         _check_variant(variant)
+        if base_channel is not None and int(base_channel) < 1:
+            raise InputError(f"base_channel must be a positive width, got {base_channel}")
         name, V, edges = _graph_args(graph, num_joints)
         kwargs = dict(base_channel=int(base_channel or 0))
         if edges is not None:
@@ -111,6 +119,8 @@ class Model:
 
     def forward_block(self, x, block):
         """Logits and the output of block ``block`` (1..10) for every person: ``(N*M, C, T', V)``."""
+        if not 1 <= int(block) <= 10:
+            raise InputError(f"block must be in 1..10, got {block}")
         return self._net.forward(self._input(x), int(block))
 
     def predict_proba(self, x):
@@ -176,10 +186,19 @@ class Model:
         for name, arr in arrays.items():
             self._net.set(name, arr)
 
-    def save(self, path):
+    def save(self, path, dtype="float32"):
         """Write the project's own single file (versioned header with the spec, named tensors,
-        CRC-32), atomically."""
-        self._net.save(str(path))
+        CRC-32), atomically. ``dtype``: "float32"; "float16" (every tensor half precision) or
+        "int8" (convolution and classifier weights int8 with a float32 scale per output channel),
+        both after folding each BatchNorm into the convolution before it (ctrgcn/formats/quantize.py)."""
+        from ctrgcn.formats import quantize
+        quantize.save(self, path, dtype)
+
+    def export_onnx(self, path, opset=17):
+        """Write the eval network as ONNX (needs the ``onnx`` package): input "x" (N, C, T, V, M)
+        with N and T dynamic, output "logits"; the aggregation is a MatMul, so every runtime takes it."""
+        from ctrgcn.formats import onnx_export
+        onnx_export.export(self, path, opset)
 
     def block_shape(self, block, frames):
         """(channels, frames) of block ``block``'s output for an input of ``frames`` frames."""

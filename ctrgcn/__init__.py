@@ -12,7 +12,8 @@ from ctrgcn.model import VARIANTS, Model  # noqa: E402
 from ctrgcn.weights import load  # noqa: E402
 from ctrgcn.preprocess import preprocess  # noqa: E402
 from ctrgcn.bench import benchmark  # noqa: E402
+from ctrgcn.training import train  # noqa: E402
 
 __all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "load", "preprocess",
-           "benchmark"]
+           "benchmark", "train"]
 __version__ = "0.1.0"

@@ -137,6 +137,14 @@ class Model:
         """Threads for forward; 0 uses every core."""
         self._net.set_threads(int(threads))
 
+    # ---- training ----
+    def gradients(self, x, y, label_smoothing=0.0):
+        """``(loss, grads)``: the mean cross-entropy of a batch in train mode (BatchNorm on batch
+        statistics) and a dict of gradients under the state_dict names (learned tensors only).
+        The model is left unchanged."""
+        from ctrgcn.training import gradients
+        return gradients(self, x, y, label_smoothing)
+
     # ---- weights ----
     def tensor_shapes(self):
         """OrderedDict name -> shape of every named tensor, in table order."""

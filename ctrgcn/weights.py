@@ -1,5 +1,6 @@
-"""Reading weights: the project's file, ``.npz`` archives of named arrays, and spec inference
-from names and shapes."""
+"""Reading weights: the project's file, ``.npz`` archives of named arrays, PyTorch checkpoints,
+PaddleVideo ``.pdparams`` and Paddle inference files (readers in ``ctrgcn/formats/``), and spec
+inference from names and shapes."""
 import os
 import zipfile
 
@@ -82,25 +83,65 @@ def model_from_state(state, graph=None):
     return model
 
 
+INFERENCE_SUFFIXES = (".pdiparams", ".pdmodel", ".pdiparams.info", ".json")
+
+
+def _zip_names(path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path!r}: damaged zip archive ({exc})") from None
+
+
+def read_raw(path):
+    """(name -> array under the source's names, whether Linear weights are stored [in, out])."""
+    path = os.fspath(path)
+    if path.endswith(INFERENCE_SUFFIXES) or (not os.path.exists(path) and os.path.exists(path + ".pdiparams")):
+        from ctrgcn.formats.paddle import read_inference
+        return read_inference(path), True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise FileError(f"cannot open {path!r}: {exc.strerror}") from None
+    if head[:4] == b"PK\x03\x04" or (head[:2] == b"PK" and path.endswith((".pt", ".pth", ".npz"))):
+        names = _zip_names(path)
+        if any(n.endswith("/data.pkl") for n in names):
+            from ctrgcn.formats.torch_zip import read_torch
+            return read_torch(path), False
+        return read_npz(path), False
+    if head[:4] == b"\x80\x02\x8a\x0a":  # pickle of a long: the legacy (pre-1.6) torch.save magic number
+        raise InputError(f"{path!r}: a PyTorch checkpoint in the legacy pre-1.6 format; re-save it with "
+                         "torch.save(..., _use_new_zipfile_serialization=True)")
+    if head[:1] == b"\x80":
+        from ctrgcn.formats.paddle import read_pdparams
+        return read_pdparams(path), True
+    raise InputError(f"{path!r}: unknown weight file format (expected a ctrgcn file, a PyTorch checkpoint, "
+                     "a .pdparams, a Paddle inference model or a .npz)")
+
+
 def read_state(path):
-    """name -> array from any weight file this version reads."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:4] == b"PK\x03\x04" or str(path).endswith(".npz"):
-        return read_npz(path)
-    raise InputError(f"{path!r}: unknown weight file format (expected a ctrgcn file or a .npz)")
+    """project name -> array from any weight file this version reads."""
+    from ctrgcn.formats.names import normalise, unwrap_checkpoint
+    raw, paddle_layout = read_raw(path)
+    return normalise(unwrap_checkpoint(raw, repr(os.fspath(path))), paddle_layout, repr(os.fspath(path)))
 
 
 def load(path, graph=None):
-    """A model from a weight file: the project's own file or a ``.npz`` of named arrays (official
-    PyTorch or PaddleVideo names). Variant, classes, joints and persons come from names and shapes;
+    """A model from a weight file: the project's own file (float32, float16 or int8), an official
+    PyTorch checkpoint, a PaddleVideo ``.pdparams``, a Paddle inference model or a ``.npz`` of named
+    arrays (official PyTorch or PaddleVideo names). Variant, classes, joints and persons come from names and shapes;
     the graph from V (25 -> ntu, 20 -> ucla) unless given."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError as exc:
-        raise FileError(f"cannot open {path!r}: {exc.strerror}") from None
+        if not path.endswith(INFERENCE_SUFFIXES) and os.path.exists(path + ".pdiparams"):
+            head = b""  # an inference model's prefix
+        else:
+            raise FileError(f"cannot open {path!r}: {exc.strerror}") from None
     if head == MAGIC:
         net = _core.load_file(path)
         return Model._wrap(net, graph if isinstance(graph, str) else None)

@@ -333,6 +333,20 @@ static int read_tensor_data(rbuf *r, const tensor_entry *t, int dtype, float *ds
     return READ_OK;
 }
 
+/* Fails with st after freeing m (the message is formatted before, while m is alive). */
+static ctrgcn_status free_and(ctrgcn_model *m, ctrgcn_status st) {
+    ctrgcn_model_free(m);
+    return st;
+}
+
+/* A file's bytes for an error message: printable ASCII, anything else '?'. */
+static const char *printable(const unsigned char *p, size_t n, char *buf, size_t cap) {
+    size_t i = 0;
+    for (; p && i < n && i + 1 < cap; i++) buf[i] = (p[i] >= 32 && p[i] < 127) ? (char)p[i] : '?';
+    buf[i] = 0;
+    return buf;
+}
+
 static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     ctrgcn_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -361,9 +375,8 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     if ((st = ctrgcn_model_init(&m, &spec, 0)) != CTRGCN_OK) return st;
     const uint32_t count = get_u32(r);
     if (count != (uint32_t)m->num_tensors) {
-        ctrgcn_model_free(m);
-        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds %u tensors, its spec defines %d", path, count,
-                           m->num_tensors);
+        return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds %u tensors, its spec defines %d", path, count,
+                           m->num_tensors));
     }
     for (int i = 0; i < m->num_tensors; i++) {
         const tensor_entry *t = &m->tensors[i];
@@ -373,37 +386,33 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
         const unsigned char *h2 = get(r, 2);
         if (r->short_read) break;
         if (len != strlen(t->name) || memcmp(name, t->name, len) != 0) {
-            ctrgcn_model_free(m);
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor %d is '%.*s', expected '%s'", path, i,
-                               (int)(len > 80 ? 80 : len), (const char *)name, t->name);
+            char shown[81];
+            return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor %d is '%s', expected '%s'", path, i,
+                               printable(name, len, shown, sizeof shown), t->name));
         }
         const int dtype = h2[0];
         const int allowed = dtype == CTRGCN_DTYPE_FLOAT32 ||
                             (version == FORMAT_VERSION_TYPED &&
                              (dtype == CTRGCN_DTYPE_FLOAT16 || (dtype == CTRGCN_DTYPE_INT8 && t->ndim >= 1)));
         if (!allowed || h2[1] != t->ndim) {
-            ctrgcn_model_free(m);
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected %s / %d", path,
+            return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected %s / %d", path,
                                t->name, h2[0], h2[1], version == FORMAT_VERSION ? "float32" : "float32, float16 or int8",
-                               t->ndim);
+                               t->ndim));
         }
         for (int d = 0; d < t->ndim; d++)
             if (get_u32(r) != (uint32_t)t->shape[d] && !r->short_read) {
-                ctrgcn_model_free(m);
-                return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has the wrong shape", path, t->name);
+                return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has the wrong shape", path, t->name));
             }
         if (r->short_read) break;
         const int got = read_tensor_data(r, t, dtype, m->params + t->offset);
         if (got == READ_SHORT) break; /* reported below */
         if (got == READ_BAD) {
-            ctrgcn_model_free(m);
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' holds non-finite values or scales", path,
-                               t->name);
+            return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' holds non-finite values or scales", path,
+                               t->name));
         }
     }
     if (r->short_read || r->pos != r->n) {
-        ctrgcn_model_free(m);
-        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is %s", path, r->short_read ? "truncated" : "followed by extra bytes");
+        return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is %s", path, r->short_read ? "truncated" : "followed by extra bytes"));
     }
     *out = m;
     return CTRGCN_OK;

@@ -122,6 +122,189 @@ done:
     return y;
 }
 
+/* k_tconv_backward(dy[cout,To,V], x[cin,T,V], w[k,cout,cin], stride, dilation) -> (dx, dw) */
+static PyObject *k_tconv_backward(PyObject *self, PyObject *args) {
+    PyObject *dyo, *xo, *wo, *res = NULL;
+    int stride, dil;
+    if (!PyArg_ParseTuple(args, "OOOii", &dyo, &xo, &wo, &stride, &dil)) return NULL;
+    if (stride < 1 || stride > 8 || dil < 1) return ctrgcn_py_input_error("stride must be 1..8, dilation >= 1");
+    PyArrayObject *dy = ctrgcn_py_float_array(dyo, 3, "dy"), *x = dy ? ctrgcn_py_float_array(xo, 3, "x") : NULL;
+    PyArrayObject *w = x ? ctrgcn_py_float_array(wo, 3, "w") : NULL;
+    PyObject *dx = NULL, *dw = NULL;
+    float *phase = NULL;
+    if (!w) goto done;
+    const int cin = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2);
+    const int k = (int)PyArray_DIM(w, 0), cout = (int)PyArray_DIM(w, 1), To = tconv_out_frames(T, k, dil, stride);
+    if (PyArray_DIM(w, 2) != cin || k % 2 == 0 || PyArray_DIM(dy, 0) != cout || PyArray_DIM(dy, 1) != To ||
+        PyArray_DIM(dy, 2) != V) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    dx = new_f32(3, cin, T, V, 0);
+    dw = new_f32(3, k, cout, cin, 0);
+    phase = PyMem_Malloc(sizeof(float) * (2 * (size_t)cin * T * V + 1));
+    if (!dx || !dw || !phase) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    tconv_backward(PyArray_DATA(dy), To * V, PyArray_DATA(x), T * V, PyArray_DATA(w),
+                   PyArray_DATA((PyArrayObject *)dx), PyArray_DATA((PyArrayObject *)dw), cin, cout, T, V, k, dil,
+                   stride, phase);
+    res = Py_BuildValue("(OO)", dx, dw);
+done:
+    PyMem_Free(phase);
+    Py_XDECREF(dy);
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(dx);
+    Py_XDECREF(dw);
+    return res;
+}
+
+/* k_maxpool_backward(x[C,T,V], dy[C,To,V], stride) -> dx (routes through the forward's argmax) */
+static PyObject *k_maxpool_backward(PyObject *self, PyObject *args) {
+    PyObject *xo, *dyo, *res = NULL;
+    int stride;
+    if (!PyArg_ParseTuple(args, "OOi", &xo, &dyo, &stride)) return NULL;
+    if (stride < 1) return ctrgcn_py_input_error("stride must be >= 1");
+    PyArrayObject *x = ctrgcn_py_float_array(xo, 3, "x"), *dy = x ? ctrgcn_py_float_array(dyo, 3, "dy") : NULL;
+    PyObject *dx = NULL;
+    float *y = NULL;
+    int *am = NULL;
+    if (!dy) goto done;
+    const int C = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2), To = (T - 1) / stride + 1;
+    if (PyArray_DIM(dy, 0) != C || PyArray_DIM(dy, 1) != To || PyArray_DIM(dy, 2) != V) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    y = PyMem_Malloc(sizeof(float) * ((size_t)C * To * V + 1));
+    am = PyMem_Malloc(sizeof(int) * ((size_t)C * To * V + 1));
+    dx = new_f32(3, C, T, V, 0);
+    if (!y || !am || !dx) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    maxpool_t_forward_idx(y, To * V, PyArray_DATA(x), T * V, am, C, T, V, stride);
+    maxpool_t_backward(PyArray_DATA((PyArrayObject *)dx), T * V, PyArray_DATA(dy), To * V, am, C, To, V);
+    res = dx;
+    dx = NULL;
+done:
+    PyMem_Free(y);
+    PyMem_Free(am);
+    Py_XDECREF(x);
+    Py_XDECREF(dy);
+    Py_XDECREF(dx);
+    return res;
+}
+
+/* k_bn_train(x[n,C,L], gamma[C], beta[C], dy[n,C,L]) -> (y, dx, dgamma, dbeta) */
+static PyObject *k_bn_train(PyObject *self, PyObject *args) {
+    PyObject *xo, *go, *bo, *dyo, *res = NULL;
+    if (!PyArg_ParseTuple(args, "OOOO", &xo, &go, &bo, &dyo)) return NULL;
+    PyArrayObject *x = ctrgcn_py_float_array(xo, 3, "x"), *g = x ? ctrgcn_py_float_array(go, 1, "gamma") : NULL;
+    PyArrayObject *b = g ? ctrgcn_py_float_array(bo, 1, "beta") : NULL, *dy = b ? ctrgcn_py_float_array(dyo, 3, "dy") : NULL;
+    PyObject *y = NULL, *dx = NULL, *dg = NULL, *db = NULL;
+    float *stat = NULL;
+    if (!dy) goto done;
+    const int n = (int)PyArray_DIM(x, 0), C = (int)PyArray_DIM(x, 1), L = (int)PyArray_DIM(x, 2);
+    if (PyArray_DIM(g, 0) != C || PyArray_DIM(b, 0) != C || PyArray_SIZE(dy) != PyArray_SIZE(x) || n * L < 2) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    y = new_f32(3, n, C, L, 0);
+    dx = new_f32(3, n, C, L, 0);
+    dg = new_f32(1, C, 0, 0, 0);
+    db = new_f32(1, C, 0, 0, 0);
+    stat = PyMem_Malloc(sizeof(float) * 2 * C);
+    if (!y || !dx || !dg || !db || !stat) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    bn_train_forward(PyArray_DATA((PyArrayObject *)y), PyArray_DATA(x), n, (size_t)C * L, C, L, PyArray_DATA(g),
+                     PyArray_DATA(b), stat, stat + C, NULL, NULL, 0.1f);
+    bn_train_backward(PyArray_DATA((PyArrayObject *)dx), PyArray_DATA(dy), PyArray_DATA(x), n, (size_t)C * L, C, L,
+                      PyArray_DATA(g), stat, stat + C, PyArray_DATA((PyArrayObject *)dg),
+                      PyArray_DATA((PyArrayObject *)db));
+    res = Py_BuildValue("(OOOO)", y, dx, dg, db);
+done:
+    PyMem_Free(stat);
+    Py_XDECREF(x);
+    Py_XDECREF(g);
+    Py_XDECREF(b);
+    Py_XDECREF(dy);
+    Py_XDECREF(y);
+    Py_XDECREF(dx);
+    Py_XDECREF(dg);
+    Py_XDECREF(db);
+    return res;
+}
+
+/* k_aggregate_backward(dy[C,T,V], val[nsub*C,T,V], AT[nsub,C,V,V]) -> (dval, dAT) */
+static PyObject *k_aggregate_backward(PyObject *self, PyObject *args) {
+    PyObject *dyo, *vo, *ao, *res = NULL;
+    if (!PyArg_ParseTuple(args, "OOO", &dyo, &vo, &ao)) return NULL;
+    PyArrayObject *dy = ctrgcn_py_float_array(dyo, 3, "dy"), *val = dy ? ctrgcn_py_float_array(vo, 3, "val") : NULL;
+    PyArrayObject *AT = val ? ctrgcn_py_float_array(ao, 4, "AT") : NULL;
+    PyObject *dval = NULL, *dAT = NULL;
+    if (!AT) goto done;
+    const int nsub = (int)PyArray_DIM(AT, 0), C = (int)PyArray_DIM(AT, 1), V = (int)PyArray_DIM(AT, 2),
+              T = (int)PyArray_DIM(dy, 1);
+    if (PyArray_DIM(AT, 3) != V || PyArray_DIM(dy, 0) != C || PyArray_DIM(dy, 2) != V ||
+        PyArray_DIM(val, 0) != (npy_intp)nsub * C || PyArray_DIM(val, 1) != T || PyArray_DIM(val, 2) != V) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    dval = new_f32(3, (npy_intp)nsub * C, T, V, 0);
+    dAT = new_f32(4, nsub, C, V, V);
+    if (!dval || !dAT) goto done;
+    ctrgc_aggregate_backward(PyArray_DATA((PyArrayObject *)dval), PyArray_DATA((PyArrayObject *)dAT), PyArray_DATA(dy),
+                             PyArray_DATA(val), PyArray_DATA(AT), C, T, V, nsub);
+    res = Py_BuildValue("(OO)", dval, dAT);
+done:
+    Py_XDECREF(dy);
+    Py_XDECREF(val);
+    Py_XDECREF(AT);
+    Py_XDECREF(dval);
+    Py_XDECREF(dAT);
+    return res;
+}
+
+/* k_relation_backward(drelT[R,V,V], q[R,V], k[R,V]) -> (dq, dk) */
+static PyObject *k_relation_backward(PyObject *self, PyObject *args) {
+    PyObject *go, *qo, *ko, *res = NULL;
+    if (!PyArg_ParseTuple(args, "OOO", &go, &qo, &ko)) return NULL;
+    PyArrayObject *g = ctrgcn_py_float_array(go, 3, "drelT"), *q = g ? ctrgcn_py_float_array(qo, 2, "q") : NULL;
+    PyArrayObject *k = q ? ctrgcn_py_float_array(ko, 2, "k") : NULL;
+    PyObject *dq = NULL, *dk = NULL;
+    float *relT = NULL;
+    if (!k) goto done;
+    const int R = (int)PyArray_DIM(q, 0), V = (int)PyArray_DIM(q, 1);
+    if (PyArray_DIM(k, 0) != R || PyArray_DIM(k, 1) != V || PyArray_DIM(g, 0) != R || PyArray_DIM(g, 1) != V ||
+        PyArray_DIM(g, 2) != V) {
+        ctrgcn_py_input_error("inconsistent shapes");
+        goto done;
+    }
+    relT = PyMem_Malloc(sizeof(float) * ((size_t)R * V * V + 1));
+    dq = new_f32(2, R, V, 0, 0);
+    dk = new_f32(2, R, V, 0, 0);
+    if (!relT || !dq || !dk) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    ctrgc_relation(relT, PyArray_DATA(q), PyArray_DATA(k), R, V);
+    ctrgc_relation_backward(PyArray_DATA((PyArrayObject *)dq), PyArray_DATA((PyArrayObject *)dk), PyArray_DATA(g), relT,
+                            R, V);
+    res = Py_BuildValue("(OO)", dq, dk);
+done:
+    PyMem_Free(relT);
+    Py_XDECREF(g);
+    Py_XDECREF(q);
+    Py_XDECREF(k);
+    Py_XDECREF(dq);
+    Py_XDECREF(dk);
+    return res;
+}
+
 /* softmax_xent(logits[N,K], targets[N,K]) -> (mean loss, dlogits) */
 static PyObject *softmax_xent_py(PyObject *self, PyObject *args) {
     PyObject *lo, *to;
@@ -174,6 +357,11 @@ static PyObject *lr_at_py(PyObject *self, PyObject *args) {
 }
 
 PyMethodDef ctrgcn_kernel_methods[] = {
+    {"k_tconv_backward", k_tconv_backward, METH_VARARGS, "temporal convolution backward (tests)"},
+    {"k_maxpool_backward", k_maxpool_backward, METH_VARARGS, "time max-pool backward (tests)"},
+    {"k_bn_train", k_bn_train, METH_VARARGS, "train-mode BatchNorm forward and backward (tests)"},
+    {"k_aggregate_backward", k_aggregate_backward, METH_VARARGS, "CTR-GC aggregation backward (tests)"},
+    {"k_relation_backward", k_relation_backward, METH_VARARGS, "CTR-GC relation backward (tests)"},
     {"softmax_xent", softmax_xent_py, METH_VARARGS, "softmax_xent(logits, targets) -> (loss, dlogits)"},
     {"lr_at", lr_at_py, METH_VARARGS, "learning rate of a schedule at an iteration"},
     {"k_tconv", k_tconv, METH_VARARGS, "temporal convolution kernel (tests)"},

@@ -1,0 +1,35 @@
+"""``python -m ctrgcn convert IN OUT [--dtype float16|int8] [--onnx]``: any weight file ctrgcn reads
+(own file, PyTorch checkpoint, .pdparams, Paddle inference model, .npz) -> the project's file in a
+storage dtype, or an ONNX model."""
+import argparse
+import os
+
+import ctrgcn
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m ctrgcn convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("input", help="weight file (or a Paddle inference model's prefix)")
+    parser.add_argument("output", help="output path")
+    parser.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
+                        help="storage dtype of the written ctrgcn file (default float32)")
+    parser.add_argument("--onnx", action="store_true", help="write an ONNX model instead (float32)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--graph", default=None, help="'ntu' or 'ucla' when the joint count does not tell")
+    args = parser.parse_args(argv)
+    if args.onnx and args.dtype != "float32":
+        parser.error("--onnx writes float32 weights; drop --dtype")
+    if os.path.abspath(args.input) == os.path.abspath(args.output):
+        parser.error("the output would overwrite the input")
+    model = ctrgcn.load(args.input, graph=args.graph)
+    if args.onnx:
+        try:
+            model.export_onnx(args.output, opset=args.opset)
+        except ImportError as exc:
+            print(f"error: {exc}")
+            return 1
+    else:
+        model.save(args.output, dtype=args.dtype)
+    print(f"{model.variant}: {args.input} -> {args.output} "
+          f"({'onnx' if args.onnx else args.dtype}, {os.path.getsize(args.output):,} bytes)")
+    return 0

@@ -1,0 +1,106 @@
+"""Small files: BatchNorm folding before float16 / int8 storage.
+
+``fold_batchnorms`` moves every BatchNorm that directly follows a convolution into that
+convolution, exactly: with ``s = gamma / sqrt(var + eps)`` the convolution's weight rows and bias
+are multiplied by ``s`` and the BatchNorm becomes a pure shift: weight 1, bias ``beta - s * mean``,
+mean 0 and variance ``IDENTITY_VAR``, the float32 nearest ``1 - eps``, whose
+``1 / sqrt(var + eps)`` (computed in double, as the C core folds) is ``1 + 6.8e-9``: it changes no
+float32 weight when the core folds it again. Which BatchNorms qualify (model-family.md):
+``X.1`` after conv ``X.0`` (branch 1x1 convs, ``down``, fused ``conv_pw``, branch 3), ``X.bn``
+after ``X.conv`` (dilated tconvs, residuals), and ``gcn1.bn``, which follows the sum over subsets
+of per-channel aggregations and so folds into each subset's value convolution (``conv3``, or the
+last ``3 * Cout`` rows of the fused ``conv1``). Not ``data_bn`` and not the BatchNorms after the
+max-pool (``branches.2.4`` / fused ``branches.2.1``): nothing linear comes right before them.
+
+Then the C writer stores the folded network (``ctrgcn_model_save_as``): float16 for every tensor,
+or int8 with one scale per output channel for convolution weights and ``fc.weight``."""
+from collections import OrderedDict
+
+import numpy as np
+
+from ctrgcn._core import InputError
+
+BN_EPS = 1e-5
+IDENTITY_VAR = np.float32(1.0 - BN_EPS)
+DTYPES = {"float32": 0, "float16": 1, "int8": 2}
+
+
+def bn_scale_shift(state, bn):
+    """float64 (s, h) of BatchNorm ``bn``: y = s * x + h."""
+    g = state[bn + ".weight"].astype(np.float64)
+    s = g / np.sqrt(state[bn + ".running_var"].astype(np.float64) + BN_EPS)
+    return s, state[bn + ".bias"].astype(np.float64) - state[bn + ".running_mean"].astype(np.float64) * s
+
+
+def _is_conv(state, prefix):
+    w = state.get(prefix + ".weight")
+    return w is not None and w.ndim == 4
+
+
+def conv_before(state, bn, layout_of_block=None):
+    """[(conv prefix, first row, rows)] of the convolution(s) that BatchNorm ``bn`` directly follows;
+    empty when it follows something else."""
+    if bn.endswith(".gcn1.bn"):
+        block = bn[: -len(".bn")]
+        if _is_conv(state, block + ".convs.conv1"):
+            rows = state[bn + ".weight"].shape[0]
+            total = state[block + ".convs.conv1.weight"].shape[0]
+            return [(block + ".convs.conv1", total - 3 * rows + i * rows, rows) for i in range(3)]
+        return [(f"{block}.convs.{i}.conv3", 0, None) for i in range(3) if _is_conv(state, f"{block}.convs.{i}.conv3")]
+    for bn_suffix, conv_suffix in ((".1", ".0"), (".bn", ".conv")):
+        if bn.endswith(bn_suffix):
+            conv = bn[: -len(bn_suffix)] + conv_suffix
+            if _is_conv(state, conv):
+                return [(conv, 0, None)]
+    return []
+
+
+def batchnorms(state):
+    return [k[: -len(".running_mean")] for k in state if k.endswith(".running_mean")]
+
+
+def fold_batchnorms(state):
+    """A copy of ``state`` (project names, float32) with every foldable BatchNorm folded."""
+    out = OrderedDict((k, np.array(v, dtype=np.float32)) for k, v in state.items())
+    for bn in batchnorms(state):
+        convs = conv_before(state, bn)
+        if not convs:
+            continue
+        s, h = bn_scale_shift(state, bn)
+        for conv, row0, rows in convs:
+            rows = rows or state[conv + ".weight"].shape[0]
+            if rows != s.shape[0]:
+                raise InputError(f"{conv} has {rows} output rows, {bn} {s.shape[0]} channels")
+            sl = slice(row0, row0 + rows)
+            w = out[conv + ".weight"]
+            w[sl] = (state[conv + ".weight"][sl].astype(np.float64) * s[:, None, None, None]).astype(np.float32)
+            if conv + ".bias" in state:
+                out[conv + ".bias"][sl] = (state[conv + ".bias"][sl].astype(np.float64) * s).astype(np.float32)
+        out[bn + ".weight"] = np.ones_like(out[bn + ".weight"])
+        out[bn + ".bias"] = h.astype(np.float32)
+        out[bn + ".running_mean"] = np.zeros_like(out[bn + ".running_mean"])
+        out[bn + ".running_var"] = np.full_like(out[bn + ".running_var"], IDENTITY_VAR)
+    return out
+
+
+def dtype_code(dtype):
+    try:
+        return DTYPES[str(dtype)]
+    except KeyError:
+        raise InputError(f"dtype {dtype!r}: use 'float32', 'float16' or 'int8'") from None
+
+
+def save(model, path, dtype="float32"):
+    """Write ``model`` in the project's format with tensors stored as ``dtype``; float16 and int8
+    store the BatchNorm-folded network (same function, fewer rounding steps)."""
+    code = dtype_code(dtype)
+    if code == 0:
+        model._net.save(str(path), 0)
+        return
+    from ctrgcn.model import Model
+    spec = model._net.spec()
+    folded = Model(spec["variant"], num_classes=spec["num_classes"], graph=spec["edges"],
+                   num_person=spec["num_person"], in_channels=spec["in_channels"],
+                   base_channel=spec["base_channel"], num_joints=spec["num_joints"])
+    folded.load_state_dict(fold_batchnorms(model.state_dict()))
+    folded._net.save(str(path), code)

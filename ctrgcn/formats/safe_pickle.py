@@ -1,0 +1,145 @@
+"""A pickle reader that builds nothing but containers, numbers, strings and arrays.
+
+Weight files from PyTorch and Paddle are pickles, and a pickle can name any importable callable and
+have it called. Here ``find_class`` admits a short list of names, each mapped to a function of ours
+that only builds NumPy arrays; any other global (``os.system``, ``builtins.eval``, ``subprocess``...)
+raises before anything is called. The C unpickler calls ``find_class`` for every GLOBAL, STACK_GLOBAL,
+INST, OBJ and EXT opcode, so no other path reaches an import."""
+import io
+import pickle
+from collections import OrderedDict
+
+import numpy as np
+
+from ctrgcn._core import InputError
+
+# dtypes a weight tensor may hold; object arrays never.
+_NUMERIC_KINDS = "fiub"
+
+
+class _DType:
+    """Stands for ``numpy.dtype(spec, align, copy)`` until its BUILD state gives the byte order."""
+
+    def __init__(self, spec, align=False, copy=False):
+        try:
+            dt = np.dtype(spec) if isinstance(spec, str) else None
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind not in _NUMERIC_KINDS:
+            raise InputError(f"pickle holds an array of dtype {spec!r}; weights are numbers")
+        self.dtype = dt
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
+            self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
+
+
+def _as_dtype(obj):
+    if isinstance(obj, _DType):
+        return obj.dtype
+    raise InputError("pickle: an array's dtype is not a numeric dtype")
+
+
+class _NDArray:
+    """Stands for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``; its BUILD state
+    ``(version, shape, dtype, is_fortran, raw bytes)`` becomes a real array."""
+
+    def __init__(self, cls=None, shape=None, typecode=None):
+        self.array = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise InputError("pickle: malformed array state")
+        if len(state) == 5:
+            state = state[1:]
+        shape, dtype, fortran, raw = state
+        dtype = _as_dtype(dtype)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise InputError("pickle: malformed array shape")
+        if isinstance(raw, (list, str)) or not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise InputError("pickle: array data is not raw bytes")
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if len(raw) != count * dtype.itemsize:
+            raise InputError(f"pickle: array of shape {shape} holds {len(raw)} bytes, expected "
+                             f"{count * dtype.itemsize}")
+        arr = np.frombuffer(bytes(raw), dtype=dtype, count=count)
+        self.array = arr.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _scalar(dtype, raw=b""):
+    dtype = _as_dtype(dtype)
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != dtype.itemsize:
+        raise InputError("pickle: malformed NumPy scalar")
+    return np.frombuffer(bytes(raw), dtype=dtype)[0]
+
+
+def _codecs_encode(text, encoding="utf-8"):
+    """Protocol 2 writes bytes as ``_codecs.encode(latin-1 text, 'latin1')``."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise InputError("pickle: unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _NDArray,
+    ("numpy._core.multiarray", "_reconstruct"): _NDArray,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
+    ("numpy", "ndarray"): "ndarray",  # only ever the first argument of _reconstruct
+    ("numpy", "dtype"): _DType,
+    ("collections", "OrderedDict"): OrderedDict,
+    ("_codecs", "encode"): _codecs_encode,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, allowed, persistent_load=None):
+        super().__init__(file)
+        self._allowed = allowed
+        self._persistent = persistent_load
+
+    def find_class(self, module, name):
+        try:
+            return self._allowed[(module, name)]
+        except (KeyError, TypeError):
+            raise InputError(f"pickle refers to {module}.{name}, which no weight file needs; refused "
+                             "without running it") from None
+
+    def persistent_load(self, pid):
+        if self._persistent is None:
+            raise InputError("pickle refers to external data, which this format does not have")
+        return self._persistent(pid)
+
+
+def unwrap(obj):
+    """Replace stand-ins by real arrays throughout containers."""
+    if isinstance(obj, _NDArray):
+        if obj.array is None:
+            raise InputError("pickle: an array without data")
+        return obj.array
+    if isinstance(obj, dict):
+        out = OrderedDict()
+        for k, v in obj.items():
+            out[k] = unwrap(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(unwrap(v) for v in obj) if isinstance(obj, list) else tuple(unwrap(v) for v in obj)
+    if isinstance(obj, _DType):
+        return obj.dtype
+    return obj
+
+
+def loads(data, allowed=None, persistent_load=None, what="pickle"):
+    """Unpickle ``data`` admitting only ``allowed`` (default: NumPy arrays and containers)."""
+    allowed = NUMPY_GLOBALS if allowed is None else allowed
+    try:
+        obj = RestrictedUnpickler(io.BytesIO(data), allowed, persistent_load).load()
+    except InputError:
+        raise
+    except RecursionError:
+        raise InputError(f"{what}: nested too deeply") from None
+    except MemoryError:
+        raise InputError(f"{what}: asks for more memory than a weight file can") from None
+    except Exception as exc:  # pickle reports damage as UnpicklingError, EOFError, ValueError, TypeError...
+        raise InputError(f"{what}: damaged or not a weight pickle ({type(exc).__name__}: {exc})") from None
+    return unwrap(obj)

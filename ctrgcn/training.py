@@ -129,11 +129,11 @@ def merged_config(cfg):
 
 
 # ---- data ------------------------------------------------------------------------------------
-def make_datasets(cfg, epoch):
-    """Train and val datasets; the train set's augmentation is seeded by (seed, epoch) so a resumed
-    run draws exactly what an uninterrupted one would."""
+def make_datasets(cfg):
+    """Train and val datasets. Their augmentation is a function of (seed, epoch, index) and the
+    loader's order of (seed, epoch), so a resumed run draws exactly what an uninterrupted one would."""
     from ctrgcn import data
-    seed = int(cfg["seed"]) * 1000003 + epoch
+    seed = int(cfg["seed"])
     if cfg["dataset"] == "nwucla":
         root = cfg["data_root"] or default_ucla_root()
         train = data.NWUCLA(root, split="train", modality=cfg["modality"], repeat=int(cfg["repeat"]), seed=seed)
@@ -173,6 +173,9 @@ class subset:
 
     def __getitem__(self, i):
         return self.ds[self.index[i]]
+
+    def batch(self, indices, epoch=None):
+        return self.ds.batch([self.index[int(i)] for i in indices], epoch)
 
 
 def batches(ds, batch_size, shuffle, seed, drop_last):
@@ -256,10 +259,10 @@ def train(config=None, resume=False, **overrides):
         os.remove(log_path)
     log = open(log_path, "a")
     try:
+        train_ds, val_ds = make_datasets(cfg)
+        loader = batches(train_ds, int(cfg["batch_size"]), shuffle=True, seed=int(cfg["seed"]), drop_last=True)
         for epoch in range(start_epoch, int(cfg["epochs"])):
-            train_ds, val_ds = make_datasets(cfg, epoch)
-            loader = batches(train_ds, int(cfg["batch_size"]), shuffle=True, seed=int(cfg["seed"]) * 7 + epoch,
-                             drop_last=True)
+            loader.epoch = epoch  # order and augmentation of this epoch
             iters = len(loader)
             if cfg["max_iters_per_epoch"]:
                 iters = min(iters, int(cfg["max_iters_per_epoch"]))

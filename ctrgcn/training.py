@@ -125,6 +125,11 @@ def merged_config(cfg):
     lr = dict(DEFAULTS["lr"])
     lr.update(cfg.get("lr", {}))
     out["lr"] = lr
+    if lr["schedule"] not in ("cosine", "step"):
+        raise InputError(f"lr.schedule must be 'cosine' or 'step', got {lr['schedule']!r}")
+    for key in ("epochs", "batch_size", "num_classes"):
+        if int(out[key]) < 1:
+            raise InputError(f"{key} must be >= 1, got {out[key]}")
     return out
 
 
@@ -219,12 +224,13 @@ def _save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
-def train(config=None, resume=False, **overrides):
+def train(config=None, resume=False, stop_after=None, **overrides):
     """Train a model as the config says (a dict, or a path to a YAML / JSON file; keyword
     arguments override it). Writes into work_dir: ``log.jsonl`` (one JSON object per logged step
     and per epoch), ``checkpoint.npz`` (every epoch, atomically), ``best.ctrgcn`` and
     ``last.ctrgcn``. ``resume=True`` continues from the checkpoint exactly. Returns a dict with
-    the history and the trained model(s)."""
+    the history and the trained model(s). ``stop_after`` ends the run after that many epochs of
+    this call, as an interruption would (the checkpoint is written)."""
     cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config or {})
     cfg.update(overrides)
     cfg = merged_config(cfg)
@@ -321,6 +327,8 @@ def train(config=None, resume=False, **overrides):
                 state[f"params_{names[i]}"] = m._net.params()
                 state[f"velocity_{names[i]}"] = velocities[i]
             _save_checkpoint(ckpt_path, state)
+            if stop_after is not None and epoch + 1 - start_epoch >= int(stop_after):
+                break
     finally:
         log.close()
     return {"history": history, "models": models, "best_acc": best_acc, "work_dir": work}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "core/model.h"
 
@@ -31,22 +32,11 @@ static void fold_conv_rows(const ctrgcn_model *m, conv_ref conv, bn_ref bn, int 
     }
 }
 
-typedef struct {
-    float *base;
-    size_t used;
-} arena;
-
-static float *take(arena *a, size_t n) {
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += n;
-    return p;
-}
-
 static void layout_packed(ctrgcn_model *m, arena *a) {
     const int V = m->spec.num_joints;
     const size_t mvc = (size_t)m->spec.num_person * V * m->spec.in_channels;
-    m->in_scale = take(a, mvc);
-    m->in_shift = take(a, mvc);
+    m->in_scale = arena_take(a, mvc);
+    m->in_shift = arena_take(a, mvc);
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
         const block_layout *L = &m->blocks[k];
         packed_block *pb = &m->pb[k];
@@ -54,24 +44,24 @@ static void layout_packed(ctrgcn_model *m, arena *a) {
         if (L->has_gcn) {
             const size_t ci = L->gcn_cin, gc = L->gcn_cout, R = L->R, nqk = 2 * (size_t)L->nrel * R;
             const size_t nvd = 3 * gc + (L->down == 2 ? gc : 0);
-            pb->Wqk = take(a, nqk * ci);
-            pb->bqk = take(a, nqk);
-            pb->Wvd = take(a, nvd * ci);
-            pb->bvd = take(a, nvd);
-            pb->W4 = take(a, 3 * gc * R);
-            pb->b4 = take(a, 3 * gc);
-            pb->AT = take(a, 3 * (size_t)V * V);
-            pb->gshift = take(a, gc);
+            pb->Wqk = arena_take(a, nqk * ci);
+            pb->bqk = arena_take(a, nqk);
+            pb->Wvd = arena_take(a, nvd * ci);
+            pb->bvd = arena_take(a, nvd);
+            pb->W4 = arena_take(a, 3 * gc * R);
+            pb->b4 = arena_take(a, 3 * gc);
+            pb->AT = arena_take(a, 3 * (size_t)V * V);
+            pb->gshift = arena_take(a, gc);
         }
         const size_t ci = L->tcn_cin, B = L->B;
-        pb->Wpw = take(a, 3 * B * ci);
-        pb->bpw = take(a, 3 * B);
-        pb->Wt[0] = take(a, 5 * B * B);
-        pb->Wt[1] = take(a, 5 * B * B);
-        pb->pool_scale = take(a, B);
-        pb->Wb3 = take(a, (size_t)L->last * ci);
-        if (L->residual == 2) pb->Wres = take(a, (size_t)L->cout * L->cin);
-        pb->ybias = take(a, L->cout);
+        pb->Wpw = arena_take(a, 3 * B * ci);
+        pb->bpw = arena_take(a, 3 * B);
+        pb->Wt[0] = arena_take(a, 5 * B * B);
+        pb->Wt[1] = arena_take(a, 5 * B * B);
+        pb->pool_scale = arena_take(a, B);
+        pb->Wb3 = arena_take(a, (size_t)L->last * ci);
+        if (L->residual == 2) pb->Wres = arena_take(a, (size_t)L->cout * L->cin);
+        pb->ybias = arena_take(a, L->cout);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "core/train.h"
 #include "layers/layers.h"
@@ -35,27 +36,16 @@ void train_state_free(train_state *t) {
 }
 
 /* ---- memory plan -------------------------------------------------------------------------- */
-typedef struct {
-    float *base;
-    size_t used;
-} arena;
-
-static float *take(arena *a, size_t n) {
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += (n + 15) & ~(size_t)15;
-    return p;
-}
-
 #define MAXZ(a, b) ((a) > (b) ? (a) : (b))
 
 static size_t layout_arena(const ctrgcn_model *m, train_state *t, arena *a) {
     const int N = t->N, T0 = t->T, V = m->spec.num_joints, M = m->spec.num_person, C = m->spec.in_channels;
     const size_t n = (size_t)N * M, mvc = (size_t)M * V * C;
-    t->db_in = take(a, (size_t)N * mvc * T0);
-    t->db_out = take(a, (size_t)N * mvc * T0);
-    t->db_stat = take(a, 2 * mvc);
-    t->db_grad = take(a, (size_t)N * mvc * T0);
-    float *X = take(a, n * C * T0 * V);
+    t->db_in = arena_take(a, (size_t)N * mvc * T0);
+    t->db_out = arena_take(a, (size_t)N * mvc * T0);
+    t->db_stat = arena_take(a, 2 * mvc);
+    t->db_grad = arena_take(a, (size_t)N * mvc * T0);
+    float *X = arena_take(a, n * C * T0 * V);
     size_t sS1 = 0, sS2 = 0, sG = n * C * T0 * V, sD = 0, sP = 0, sZ = 0, sgc = 0;
     size_t tAT = 0, tdval = 0, tphase = 0, tsub = 0, txm = 0, tqk = 0, trel = 0;
     int T = T0;
@@ -70,17 +60,17 @@ static size_t layout_arena(const ctrgcn_model *m, train_state *t, arena *a) {
         A->X = X;
         if (L->has_gcn) {
             const size_t ci = L->gcn_cin, gc = L->gcn_cout, nq = (size_t)L->nrel * L->R;
-            A->xm = take(a, n * ci * V);
-            A->qk = take(a, n * 2 * nq * V);
-            A->relT = take(a, n * nq * VV);
-            A->preT = take(a, n * 3 * gc * VV);
-            A->val = take(a, n * 3 * gc * TV);
-            A->agg = take(a, n * gc * TV);
-            A->g = take(a, n * gc * TV);
-            A->gbn_stat = take(a, 2 * gc);
+            A->xm = arena_take(a, n * ci * V);
+            A->qk = arena_take(a, n * 2 * nq * V);
+            A->relT = arena_take(a, n * nq * VV);
+            A->preT = arena_take(a, n * 3 * gc * VV);
+            A->val = arena_take(a, n * 3 * gc * TV);
+            A->agg = arena_take(a, n * gc * TV);
+            A->g = arena_take(a, n * gc * TV);
+            A->gbn_stat = arena_take(a, 2 * gc);
             if (L->down == 2) {
-                A->d = take(a, n * gc * TV);
-                A->dbn_stat = take(a, 2 * gc);
+                A->d = arena_take(a, n * gc * TV);
+                A->dbn_stat = arena_take(a, 2 * gc);
             }
             sgc = MAXZ(sgc, n * gc * TV);
             tAT = MAXZ(tAT, 3 * gc * VV);
@@ -90,17 +80,17 @@ static size_t layout_arena(const ctrgcn_model *m, train_state *t, arena *a) {
             trel = MAXZ(trel, nq * VV);
         }
         const size_t B = L->B, co = L->cout;
-        A->pw = take(a, n * 3 * B * TV);
-        A->P = take(a, n * 3 * B * TV);
-        A->outpre = take(a, n * co * ToV);
-        A->argmax = (int *)take(a, n * B * ToV);
-        A->pbn_stat = take(a, 2 * 3 * B);
-        A->obn_stat = take(a, 2 * co);
+        A->pw = arena_take(a, n * 3 * B * TV);
+        A->P = arena_take(a, n * 3 * B * TV);
+        A->outpre = arena_take(a, n * co * ToV);
+        A->argmax = (int *)arena_take(a, n * B * ToV);
+        A->pbn_stat = arena_take(a, 2 * 3 * B);
+        A->obn_stat = arena_take(a, 2 * co);
         if (L->residual == 2) {
-            A->respre = take(a, n * co * ToV);
-            A->rbn_stat = take(a, 2 * co);
+            A->respre = arena_take(a, n * co * ToV);
+            A->rbn_stat = arena_take(a, 2 * co);
         }
-        A->Y = take(a, n * co * ToV);
+        A->Y = arena_take(a, n * co * ToV);
         X = A->Y;
         sS1 = MAXZ(sS1, MAXZ(n * co * ToV, n * L->gcn_cout * TV));
         sS2 = MAXZ(sS2, n * co * ToV);
@@ -113,30 +103,30 @@ static size_t layout_arena(const ctrgcn_model *m, train_state *t, arena *a) {
         T = To;
     }
     const size_t F = m->blocks[CTRGCN_NUM_BLOCKS - 1].cout;
-    t->pooled = take(a, n * F);
-    t->feat = take(a, (size_t)N * F);
+    t->pooled = arena_take(a, n * F);
+    t->feat = arena_take(a, (size_t)N * F);
     train_scratch *s = &t->s;
-    s->X = take(a, sG);
-    s->Y = take(a, sG);
-    s->D1 = take(a, sD);
-    s->D2 = take(a, sD);
-    s->DP = take(a, sP);
-    s->DPW = take(a, sP);
-    s->DZ = take(a, sZ);
-    s->DD = take(a, sgc);
-    s->DAGG = take(a, sgc);
-    s->S1 = take(a, sS1);
-    s->S2 = take(a, sS2);
+    s->X = arena_take(a, sG);
+    s->Y = arena_take(a, sG);
+    s->D1 = arena_take(a, sD);
+    s->D2 = arena_take(a, sD);
+    s->DP = arena_take(a, sP);
+    s->DPW = arena_take(a, sP);
+    s->DZ = arena_take(a, sZ);
+    s->DD = arena_take(a, sgc);
+    s->DAGG = arena_take(a, sgc);
+    s->S1 = arena_take(a, sS1);
+    s->S2 = arena_take(a, sS2);
     for (int i = 0; i < t->threads; i++) {
         train_thread_scratch *ts = &t->ts[i];
-        ts->AT = take(a, tAT);
-        ts->dAT = take(a, tAT);
-        ts->dval = take(a, tdval);
-        ts->phase = take(a, tphase);
-        ts->sub = take(a, tsub);
-        ts->dxm = take(a, txm);
-        ts->dqk = take(a, tqk);
-        ts->drelT = take(a, trel);
+        ts->AT = arena_take(a, tAT);
+        ts->dAT = arena_take(a, tAT);
+        ts->dval = arena_take(a, tdval);
+        ts->phase = arena_take(a, tphase);
+        ts->sub = arena_take(a, tsub);
+        ts->dxm = arena_take(a, txm);
+        ts->dqk = arena_take(a, tqk);
+        ts->drelT = arena_take(a, trel);
     }
     return a->used;
 }
@@ -212,6 +202,39 @@ static void refined_adjacency(float *AT, const float *preT, const float *PA, flo
                 for (int u = 0; u < V; u++)
                     dst[v * V + u] = alpha * src[v * V + u] + PA[((size_t)i * V + u) * V + v];
         }
+}
+
+/* A 1x1 convolution with stride s over time, for one person: y[co][To][V] = W x[:, ::s] + b.
+ * scratch holds ci*To*V floats when s > 1. */
+static void conv1x1_strided_forward(float *y, const float *x, const float *W, const float *b, int co, int ci,
+                                    int T, int V, int s, float *scratch) {
+    const int ToV = ((T - 1) / s + 1) * V;
+    const float *xs = x;
+    if (s > 1) {
+        time_subsample(scratch, x, ci, T, V, s);
+        xs = scratch;
+    }
+    rows_fill(y, ToV, b, co, ToV);
+    gemm(0, 0, co, ToV, ci, W, ci, xs, ToV, 1.0f, y, ToV);
+}
+
+/* Its backward: dW += d xs^T, db += rowsum(d), dx[:, ::s] += W^T d. */
+static void conv1x1_strided_backward(const float *d, const float *x, const float *W, float *dW, float *db, float *dx,
+                                     int co, int ci, int T, int V, int s, float *scratch) {
+    const int ToV = ((T - 1) / s + 1) * V;
+    const float *xs = x;
+    if (s > 1) {
+        time_subsample(scratch, x, ci, T, V, s);
+        xs = scratch;
+    }
+    gemm(0, 1, co, ci, ToV, d, ToV, xs, ToV, 1.0f, dW, ci);
+    rowsum_add(db, d, co, (size_t)ToV);
+    if (s == 1) {
+        gemm(1, 0, ci, ToV, co, W, ci, d, ToV, 1.0f, dx, ToV);
+    } else {
+        gemm(1, 0, ci, ToV, co, W, ci, d, ToV, 0.0f, scratch, ToV);
+        add_strided_time(dx, scratch, ci, T, V, s);
+    }
 }
 
 #define BN_ARGS(pack, off, C) (pack) + (off), (pack) + (off) + (C)
@@ -298,23 +321,10 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
         }
         maxpool_t_forward_idx(out + (size_t)2 * B * ToV, (int)ToV, P + (size_t)2 * B * TV, (int)TV,
                               A->argmax + (size_t)i * B * ToV, B, T, V, s);
-        const float *zs = z;
-        if (s > 1) {
-            time_subsample(ts->sub, z, ci, T, V, s);
-            zs = ts->sub;
-        }
-        rows_fill(out + (size_t)3 * B * ToV, (int)ToV, p + o->bb3, L->last, (int)ToV);
-        gemm(0, 0, L->last, (int)ToV, ci, p + o->Wb3, ci, zs, (int)ToV, 1.0f, out + (size_t)3 * B * ToV, (int)ToV);
-        if (L->residual == 2) {
-            const float *xs = x;
-            if (s > 1) {
-                time_subsample(ts->sub, x, cin, T, V, s);
-                xs = ts->sub;
-            }
-            float *r = A->respre + (size_t)i * co * ToV;
-            rows_fill(r, (int)ToV, p + o->bres, co, (int)ToV);
-            gemm(0, 0, co, (int)ToV, cin, p + o->Wres, cin, xs, (int)ToV, 1.0f, r, (int)ToV);
-        }
+        conv1x1_strided_forward(out + (size_t)3 * B * ToV, z, p + o->Wb3, p + o->bb3, L->last, ci, T, V, s, ts->sub);
+        if (L->residual == 2)
+            conv1x1_strided_forward(A->respre + (size_t)i * co * ToV, x, p + o->Wres, p + o->bres, co, cin, T, V, s,
+                                    ts->sub);
     }
     bn_train_forward(t->s.S1, A->outpre, n, (size_t)co * ToV, co, ToV, BN_ARGS(t->pack, o->obn, co), A->obn_stat,
                      A->obn_stat + co, BN_RUN(t->pack, o->obn, co, upd), MOMENTUM);
@@ -437,21 +447,8 @@ static void block_backward(ctrgcn_model *m, int k) {
         train_thread_scratch *ts = &t->ts[thread_id()];
         float *g = t->gthreads + sz * thread_id();
         if (L->residual != 2) continue;
-        const float *d = S->D2 + (size_t)i * co * ToV, *x = A->X + (size_t)i * cin * TV;
-        float *dx = S->X + (size_t)i * cin * TV;
-        const float *xs = x;
-        if (s > 1) {
-            time_subsample(ts->sub, x, cin, T, V, s);
-            xs = ts->sub;
-        }
-        gemm(0, 1, co, cin, (int)ToV, d, (int)ToV, xs, (int)ToV, 1.0f, g + o->Wres, cin);
-        rowsum_add(g + o->bres, d, co, ToV);
-        if (s == 1) {
-            gemm(1, 0, cin, (int)ToV, co, p + o->Wres, cin, d, (int)ToV, 1.0f, dx, (int)ToV);
-        } else {
-            gemm(1, 0, cin, (int)ToV, co, p + o->Wres, cin, d, (int)ToV, 0.0f, ts->sub, (int)ToV);
-            add_strided_time(dx, ts->sub, cin, T, V, s);
-        }
+        conv1x1_strided_backward(S->D2 + (size_t)i * co * ToV, A->X + (size_t)i * cin * TV, p + o->Wres, g + o->Wres,
+                                 g + o->bres, S->X + (size_t)i * cin * TV, co, cin, T, V, s, ts->sub);
     }
     /* the four branches share one BN view over cout channels */
     bn_train_backward(S->D2, S->D1, A->outpre, n, (size_t)co * ToV, co, ToV, p + o->obn, A->obn_stat,
@@ -470,20 +467,8 @@ static void block_backward(ctrgcn_model *m, int k) {
         }
         maxpool_t_backward(dP + (size_t)2 * B * TV, (int)TV, d + (size_t)2 * B * ToV, (int)ToV,
                            A->argmax + (size_t)i * B * ToV, B, To, V);
-        const float *d3 = d + (size_t)3 * B * ToV;
-        const float *zs = z;
-        if (s > 1) {
-            time_subsample(ts->sub, z, ci, T, V, s);
-            zs = ts->sub;
-        }
-        gemm(0, 1, L->last, ci, (int)ToV, d3, (int)ToV, zs, (int)ToV, 1.0f, g + o->Wb3, ci);
-        rowsum_add(g + o->bb3, d3, L->last, ToV);
-        if (s == 1) {
-            gemm(1, 0, ci, (int)ToV, L->last, p + o->Wb3, ci, d3, (int)ToV, 1.0f, dz, (int)ToV);
-        } else {
-            gemm(1, 0, ci, (int)ToV, L->last, p + o->Wb3, ci, d3, (int)ToV, 0.0f, ts->sub, (int)ToV);
-            add_strided_time(dz, ts->sub, ci, T, V, s);
-        }
+        conv1x1_strided_backward(d + (size_t)3 * B * ToV, z, p + o->Wb3, g + o->Wb3, g + o->bb3, dz, L->last, ci, T, V,
+                                 s, ts->sub);
     }
     const size_t np = (size_t)n * 3 * B * TV;
 #pragma omp parallel for num_threads(t->threads) schedule(static)

@@ -1,0 +1,155 @@
+/* Exercises the C core under AddressSanitizer and UndefinedBehaviorSanitizer (tests/test_sanitizers.py
+ * builds and runs it): every preset through eval and train passes at odd sizes, the file format
+ * with every truncation and single-byte corruption, and the .skeleton parser on every prefix of a
+ * real file. Exits non-zero on a wrong status; the sanitizers abort on any memory error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctrgcn.h"
+#include "ctrgcn_data.h"
+
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                          \
+            fprintf(stderr, __VA_ARGS__);                                                 \
+            fprintf(stderr, " (%s)\n", ctrgcn_last_error());                              \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+static float frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static void run_model(const char *variant, const char *graph, int M, int N, int T) {
+    ctrgcn_spec spec;
+    CHECK(ctrgcn_spec_preset(&spec, variant, graph, 7, M, 3) == CTRGCN_OK, "preset %s", variant);
+    spec.base_channel = 16;
+    ctrgcn_model *m;
+    CHECK(ctrgcn_model_init(&m, &spec, 5) == CTRGCN_OK, "init");
+    const size_t n = (size_t)N * 3 * T * spec.num_joints * M;
+    float *x = malloc(sizeof(float) * n), logits[4 * 7], dl[4 * 7];
+    unsigned s = 1;
+    for (size_t i = 0; i < n; i++) x[i] = frand(&s);
+    CHECK(ctrgcn_model_forward(m, x, N, T, logits) == CTRGCN_OK, "forward %s T=%d", variant, T);
+    for (int i = 0; i < N * 7; i++) CHECK(isfinite(logits[i]), "finite logits");
+    int ch, fr;
+    CHECK(ctrgcn_model_block_shape(m, 10, T, &ch, &fr) == CTRGCN_OK, "block shape");
+    const size_t an = (size_t)N * M * ch * fr * spec.num_joints;
+    float *act = malloc(sizeof(float) * an);
+    CHECK(ctrgcn_model_forward_probe(m, x, N, T, logits, 10, act, an) == CTRGCN_OK, "probe");
+    CHECK(ctrgcn_model_forward_probe(m, x, N, T, logits, 10, act, an - 1) != CTRGCN_OK, "short probe refused");
+    free(act);
+    if (N * M > 1 || T > 1) {
+        float *grads = malloc(sizeof(float) * ctrgcn_model_params_size(m));
+        CHECK(ctrgcn_model_train_forward(m, x, N, T, logits, 1) == CTRGCN_OK, "train forward %s T=%d", variant, T);
+        for (int i = 0; i < N * 7; i++) dl[i] = (i % 7 == 0 ? -0.5f : 0.1f) / N;
+        CHECK(ctrgcn_model_train_backward(m, dl, grads) == CTRGCN_OK, "backward");
+        ctrgcn_sgd *opt;
+        CHECK(ctrgcn_sgd_init(&opt, m, 0.9f, 1e-4f, 1) == CTRGCN_OK, "sgd");
+        CHECK(ctrgcn_sgd_step(opt, m, grads, 0.01f) == CTRGCN_OK, "sgd step");
+        ctrgcn_sgd_free(opt);
+        free(grads);
+    }
+    x[0] = NAN;
+    CHECK(ctrgcn_model_forward(m, x, N, T, logits) == CTRGCN_ERR_ARGUMENT, "NaN refused");
+    CHECK(ctrgcn_model_forward(m, x, N, 0, logits) == CTRGCN_ERR_SHAPE, "T=0 refused");
+    free(x);
+    ctrgcn_model_free(m);
+}
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n + 1);
+    if (fread(b, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return b;
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static void file_format(const char *dir) {
+    char path[1024], bad[1024];
+    snprintf(path, sizeof path, "%s/m.ctrgcn", dir);
+    snprintf(bad, sizeof bad, "%s/bad.ctrgcn", dir);
+    ctrgcn_spec spec;
+    ctrgcn_spec_preset(&spec, "CTRGCN_lightV2", "ucla", 4, 1, 3);
+    spec.base_channel = 8;
+    ctrgcn_model *m, *l;
+    CHECK(ctrgcn_model_init(&m, &spec, 1) == CTRGCN_OK, "init");
+    CHECK(ctrgcn_model_save(m, path) == CTRGCN_OK, "save");
+    CHECK(ctrgcn_model_load(&l, path) == CTRGCN_OK, "load");
+    ctrgcn_model_free(l);
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    CHECK(b && n > 100, "read back");
+    for (size_t cut = 0; cut < n; cut += (cut < 200 ? 1 : 97)) {
+        write_bytes(bad, b, cut);
+        CHECK(ctrgcn_model_load(&l, bad) != CTRGCN_OK && l == NULL, "truncated at %zu accepted", cut);
+    }
+    for (size_t i = 0; i < n; i += (i < 200 ? 1 : 131)) {
+        b[i] ^= 0x5A;
+        write_bytes(bad, b, n);
+        CHECK(ctrgcn_model_load(&l, bad) != CTRGCN_OK, "corrupted byte %zu accepted", i);
+        b[i] ^= 0x5A;
+    }
+    free(b);
+    ctrgcn_model_free(m);
+}
+
+static void skeleton_prefixes(const char *skeleton) {
+    size_t n;
+    unsigned char *b = slurp(skeleton, &n);
+    CHECK(b && n > 0, "read %s", skeleton);
+    ctrgcn_ntu_skeleton sk;
+    CHECK(ctrgcn_ntu_skeleton_parse(&sk, (const char *)b, n, "full") == CTRGCN_OK, "full file parses");
+    ctrgcn_ntu_denoised d;
+    CHECK(ctrgcn_ntu_denoise(&d, &sk) == CTRGCN_OK, "denoise");
+    ctrgcn_ntu_denoised_free(&d);
+    ctrgcn_ntu_skeleton_free(&sk);
+    int refused = 0;
+    for (size_t cut = 0; cut < n; cut += 37) {
+        if (ctrgcn_ntu_skeleton_parse(&sk, (const char *)b, cut, "prefix") != CTRGCN_OK) refused++;
+        ctrgcn_ntu_skeleton_free(&sk);
+    }
+    CHECK(refused > 0, "truncations refused");
+    for (size_t i = 0; i < n; i += 53) { /* garbage bytes anywhere: a status, never a crash */
+        const unsigned char keep = b[i];
+        b[i] = (unsigned char)"x-9.\n "[i % 6];
+        if (ctrgcn_ntu_skeleton_parse(&sk, (const char *)b, n, "garbled") == CTRGCN_OK &&
+            ctrgcn_ntu_denoise(&d, &sk) == CTRGCN_OK)
+            ctrgcn_ntu_denoised_free(&d);
+        ctrgcn_ntu_skeleton_free(&sk);
+        b[i] = keep;
+    }
+    free(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s TMPDIR SKELETON_FILE|-\n", argv[0]);
+        return 2;
+    }
+    const char *variants[] = {"CTRGCN", "CTRGCN_light", "CTRGCN_lightV1", "CTRGCN_lightV2"};
+    for (int v = 0; v < 4; v++) {
+        run_model(variants[v], "ucla", 1, 2, 9);
+        run_model(variants[v], "ntu", 2, 1, 3);
+        run_model(variants[v], "ucla", 1, 1, 1);
+    }
+    file_format(argv[1]);
+    if (strcmp(argv[2], "-") != 0) skeleton_prefixes(argv[2]);
+    printf("sanitized driver: ok\n");
+    return 0;
+}

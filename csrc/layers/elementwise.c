@@ -2,6 +2,17 @@
 
 #include "layers/layers.h"
 
+#if defined(__GNUC__) && defined(__x86_64__)
+int cpu_has_avx2_fma(void) {
+    static int known = -1; /* a benign race: every thread computes the same answer */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+}
+#endif
+
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * ldy;
@@ -10,9 +21,10 @@ void rows_fill(float *y, int ldy, const float *b, int rows, int cols) {
     }
 }
 
-CTRGCN_HOT void relu_inplace(float *y, size_t n) {
+CTRGCN_HOT_BODY(relu_inplace, (float *y, size_t n)) {
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
+CTRGCN_HOT_ENTRY(relu_inplace, (float *y, size_t n), (y, n))
 
 void time_subsample(float *y, const float *x, int C, int T, int V, int stride) {
     const int To = (T - 1) / stride + 1;
@@ -22,7 +34,7 @@ void time_subsample(float *y, const float *x, int C, int T, int V, int stride) {
                    sizeof(float) * V);
 }
 
-CTRGCN_HOT void mean_time(float *xm, const float *x, int C, int T, int V) {
+CTRGCN_HOT_BODY(mean_time, (float *xm, const float *x, int C, int T, int V)) {
     const float inv = 1.0f / (float)T;
     for (int c = 0; c < C; c++) {
         float *m = xm + (size_t)c * V;
@@ -34,3 +46,4 @@ CTRGCN_HOT void mean_time(float *xm, const float *x, int C, int T, int V) {
         for (int v = 0; v < V; v++) m[v] *= inv;
     }
 }
+CTRGCN_HOT_ENTRY(mean_time, (float *xm, const float *x, int C, int T, int V), (xm, x, C, T, V))

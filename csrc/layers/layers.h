@@ -7,11 +7,26 @@
 
 #define CTRGCN_AGG_MAXV 128 /* = CTRGCN_MAX_JOINTS */
 
-/* Hot loops are compiled twice and picked at load time: plain x86-64 and AVX2+FMA. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define CTRGCN_HOT __attribute__((target_clones("default", "arch=haswell")))
+/* Hot loops are compiled twice, for plain x86-64 and for AVX2+FMA, and the CPU's features pick
+ * one at run time (GCC's target_clones dispatches "arch=" clones on the CPU model, not on its
+ * features, so AMD parts would never get the fast copy). A hot function is written as
+ *     CTRGCN_HOT_BODY(name, (params)) { ... }
+ *     CTRGCN_HOT_ENTRY(name, (params), (args))                                                  */
+#if defined(__GNUC__) && defined(__x86_64__)
+int cpu_has_avx2_fma(void);
+#define CTRGCN_HOT_BODY(name, params) static inline __attribute__((always_inline)) void name##_body params
+#define CTRGCN_HOT_ENTRY(name, params, args)                                            \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; } \
+    void name params {                                                                  \
+        if (cpu_has_avx2_fma())                                                         \
+            name##_avx2 args;                                                           \
+        else                                                                            \
+            name##_body args;                                                           \
+    }
 #else
-#define CTRGCN_HOT
+#define CTRGCN_HOT_BODY(name, params) static inline void name##_body params
+#define CTRGCN_HOT_ENTRY(name, params, args) \
+    void name params { name##_body args; }
 #endif
 
 /* C[M,N] = A[M,K] (opA) @ B[K,N] (opB) + beta*C, row-major with leading dimensions.

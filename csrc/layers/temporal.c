@@ -46,8 +46,7 @@ void tconv_forward(float *y, int ldy, const float *x, int ldx, const float *w, i
     }
 }
 
-CTRGCN_HOT void maxpool_t_forward(float *y, int ldy, const float *x, int ldx, const float *scale, int C,
-                                  int T, int V, int stride) {
+CTRGCN_HOT_BODY(maxpool_t_forward, (float *y, int ldy, const float *x, int ldx, const float *scale, int C, int T, int V, int stride)) {
     const int To = (T - 1) / stride + 1;
     for (int c = 0; c < C; c++) {
         const float s = scale ? scale[c] : 1.0f;
@@ -67,6 +66,7 @@ CTRGCN_HOT void maxpool_t_forward(float *y, int ldy, const float *x, int ldx, co
         }
     }
 }
+CTRGCN_HOT_ENTRY(maxpool_t_forward, (float *y, int ldy, const float *x, int ldx, const float *scale, int C, int T, int V, int stride), (y, ldy, x, ldx, scale, C, T, V, stride))
 
 void tconv_backward(const float *dy, int ldy, const float *x, int ldx, const float *w, float *dx, float *dw,
                     int cin, int cout, int T, int V, int k, int dil, int stride, float *phase_buf) {

@@ -284,11 +284,11 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
             }
         }
         bn_train_forward(A->g, A->agg, n, (size_t)gc * TV, gc, TV, BN_ARGS(t->pack, o->gbn, gc), A->gbn_stat,
-                         A->gbn_stat + gc, BN_RUN(t->pack, o->gbn, gc, upd), MOMENTUM);
+                         A->gbn_stat + gc, BN_RUN(t->pack, o->gbn, gc, upd), MOMENTUM, t->threads);
         const float *base = A->X;
         if (L->down == 2) {
             bn_train_forward(t->s.S1, A->d, n, (size_t)gc * TV, gc, TV, BN_ARGS(t->pack, o->dbn, gc), A->dbn_stat,
-                             A->dbn_stat + gc, BN_RUN(t->pack, o->dbn, gc, upd), MOMENTUM);
+                             A->dbn_stat + gc, BN_RUN(t->pack, o->dbn, gc, upd), MOMENTUM, t->threads);
             base = t->s.S1;
         }
         const size_t total = (size_t)n * gc * TV;
@@ -307,7 +307,7 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
         gemm(0, 0, 3 * B, (int)TV, ci, p + o->Wpw, ci, Z + (size_t)i * ci * TV, (int)TV, 1.0f, pw, (int)TV);
     }
     bn_train_forward(A->P, A->pw, n, (size_t)3 * B * TV, 3 * B, TV, BN_ARGS(t->pack, o->pbn, 3 * B), A->pbn_stat,
-                     A->pbn_stat + 3 * B, BN_RUN(t->pack, o->pbn, 3 * B, upd), MOMENTUM);
+                     A->pbn_stat + 3 * B, BN_RUN(t->pack, o->pbn, 3 * B, upd), MOMENTUM, t->threads);
     relu_inplace(A->P, (size_t)n * 3 * B * TV);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
@@ -327,12 +327,12 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
                                     ts->sub);
     }
     bn_train_forward(t->s.S1, A->outpre, n, (size_t)co * ToV, co, ToV, BN_ARGS(t->pack, o->obn, co), A->obn_stat,
-                     A->obn_stat + co, BN_RUN(t->pack, o->obn, co, upd), MOMENTUM);
+                     A->obn_stat + co, BN_RUN(t->pack, o->obn, co, upd), MOMENTUM, t->threads);
     const float *res = NULL;
     if (L->residual == 1) res = A->X;
     if (L->residual == 2) {
         bn_train_forward(t->s.S2, A->respre, n, (size_t)co * ToV, co, ToV, BN_ARGS(t->pack, o->rbn, co), A->rbn_stat,
-                         A->rbn_stat + co, BN_RUN(t->pack, o->rbn, co, upd), MOMENTUM);
+                         A->rbn_stat + co, BN_RUN(t->pack, o->rbn, co, upd), MOMENTUM, t->threads);
         res = t->s.S2;
     }
     const size_t total = (size_t)n * co * ToV;
@@ -371,7 +371,7 @@ ctrgcn_status ctrgcn_model_train_forward(ctrgcn_model *m, const float *x, int N,
                     for (int tt = 0; tt < T; tt++) dst[tt] = x[((((size_t)n * C + c) * T + tt) * V + v) * M + mi];
                 }
     bn_train_forward(t->db_out, t->db_in, N, (size_t)mvc * T, mvc, T, BN_ARGS(t->pack, t->layout.data_bn, mvc),
-                     t->db_stat, t->db_stat + mvc, BN_RUN(t->pack, t->layout.data_bn, mvc, update_stats), MOMENTUM);
+                     t->db_stat, t->db_stat + mvc, BN_RUN(t->pack, t->layout.data_bn, mvc, update_stats), MOMENTUM, t->threads);
     float *X1 = t->acts[0].X;
     for (int n = 0; n < N; n++)
         for (int mi = 0; mi < M; mi++)
@@ -441,7 +441,7 @@ static void block_backward(ctrgcn_model *m, int k) {
     }
     if (L->residual == 2)
         bn_train_backward(S->D2, S->D1, A->respre, n, (size_t)co * ToV, co, ToV, p + o->rbn, A->rbn_stat,
-                          A->rbn_stat + co, gshared + o->rbn, gshared + o->rbn + co);
+                          A->rbn_stat + co, gshared + o->rbn, gshared + o->rbn + co, t->threads);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         train_thread_scratch *ts = &t->ts[thread_id()];
@@ -452,7 +452,7 @@ static void block_backward(ctrgcn_model *m, int k) {
     }
     /* the four branches share one BN view over cout channels */
     bn_train_backward(S->D2, S->D1, A->outpre, n, (size_t)co * ToV, co, ToV, p + o->obn, A->obn_stat,
-                      A->obn_stat + co, gshared + o->obn, gshared + o->obn + co);
+                      A->obn_stat + co, gshared + o->obn, gshared + o->obn + co, t->threads);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         train_thread_scratch *ts = &t->ts[thread_id()];
@@ -475,7 +475,7 @@ static void block_backward(ctrgcn_model *m, int k) {
     for (size_t e = 0; e < np; e++)
         if (!(A->P[e] > 0.0f)) S->DP[e] = 0.0f;
     bn_train_backward(S->DPW, S->DP, A->pw, n, (size_t)3 * B * TV, 3 * B, TV, p + o->pbn, A->pbn_stat,
-                      A->pbn_stat + 3 * B, gshared + o->pbn, gshared + o->pbn + 3 * B);
+                      A->pbn_stat + 3 * B, gshared + o->pbn, gshared + o->pbn + 3 * B, t->threads);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         float *g = t->gthreads + sz * thread_id();
@@ -502,10 +502,10 @@ static void block_backward(ctrgcn_model *m, int k) {
         for (size_t e = 0; e < ng; e++) S->X[e] += dg[e];
     } else {
         bn_train_backward(S->DD, dg, A->d, n, (size_t)gc * TV, gc, TV, p + o->dbn, A->dbn_stat, A->dbn_stat + gc,
-                          gshared + o->dbn, gshared + o->dbn + gc);
+                          gshared + o->dbn, gshared + o->dbn + gc, t->threads);
     }
     bn_train_backward(S->DAGG, dg, A->agg, n, (size_t)gc * TV, gc, TV, p + o->gbn, A->gbn_stat, A->gbn_stat + gc,
-                      gshared + o->gbn, gshared + o->gbn + gc);
+                      gshared + o->gbn, gshared + o->gbn + gc, t->threads);
     const float alpha = p[o->alpha];
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
@@ -613,7 +613,7 @@ ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *m, const float *dlogits,
                             t->s.Y[((((size_t)n * M + mi) * C + c) * T + tt) * V + v];
     /* the input gradient itself is not wanted: write it over the incoming gradient */
     bn_train_backward(t->db_grad, t->db_grad, t->db_in, N, (size_t)mvc * T, mvc, T, t->pack + t->layout.data_bn,
-                      t->db_stat, t->db_stat + mvc, g0 + t->layout.data_bn, g0 + t->layout.data_bn + mvc);
+                      t->db_stat, t->db_stat + mvc, g0 + t->layout.data_bn, g0 + t->layout.data_bn + mvc, t->threads);
     /* sum the thread partials, then map back to named tensors */
     memcpy(t->gpack, g0, sizeof(float) * sz);
     for (int th = 1; th < t->threads; th++) {

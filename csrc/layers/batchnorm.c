@@ -6,10 +6,11 @@
 #define BN_EPS 1e-5
 
 void bn_train_forward(float *y, const float *x, int n, size_t ldn, int C, size_t L, const float *gamma,
-                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum) {
+                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
+                      int threads) {
     const double count = (double)n * (double)L;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
 #endif
     for (int c = 0; c < C; c++) {
         /* two passes in double: the variance of activations far from zero stays accurate */
@@ -46,10 +47,11 @@ void bn_train_forward(float *y, const float *x, int n, size_t ldn, int C, size_t
 }
 
 void bn_train_backward(float *dx, const float *dy, const float *x, int n, size_t ldn, int C, size_t L,
-                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta) {
+                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta,
+                       int threads) {
     const double count = (double)n * (double)L;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
 #endif
     for (int c = 0; c < C; c++) {
         const double mu = mean[c], is = invstd[c];

@@ -97,12 +97,14 @@ void ctrgc_relation_backward(float *dq, float *dk, const float *drelT, const flo
 /* BatchNorm in train mode over a channel block of a batch: x[n][c][j] at x + n*ldn + c*ldc + j,
  * j < L (= T*V). Batch statistics (biased variance) normalise; mean and invstd are saved for
  * backward; running statistics (when given) move by momentum with the unbiased variance.
- * y may alias x. */
+ * y may alias x. Channels are split over `threads` threads. */
 void bn_train_forward(float *y, const float *x, int n, size_t ldn, int C, size_t L, const float *gamma,
-                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum);
+                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
+                      int threads);
 /* dx (written, may alias dy) from dy and the forward input x; dgamma, dbeta accumulated. */
 void bn_train_backward(float *dx, const float *dy, const float *x, int n, size_t ldn, int C, size_t L,
-                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta);
+                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta,
+                       int threads);
 
 /* Softmax cross-entropy against soft targets (rows summing to 1): returns the mean loss over N,
  * writes dlogits = (softmax - target) / N. */

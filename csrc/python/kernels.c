@@ -221,10 +221,10 @@ static PyObject *k_bn_train(PyObject *self, PyObject *args) {
         goto done;
     }
     bn_train_forward(PyArray_DATA((PyArrayObject *)y), PyArray_DATA(x), n, (size_t)C * L, C, L, PyArray_DATA(g),
-                     PyArray_DATA(b), stat, stat + C, NULL, NULL, 0.1f);
+                     PyArray_DATA(b), stat, stat + C, NULL, NULL, 0.1f, 1);
     bn_train_backward(PyArray_DATA((PyArrayObject *)dx), PyArray_DATA(dy), PyArray_DATA(x), n, (size_t)C * L, C, L,
                       PyArray_DATA(g), stat, stat + C, PyArray_DATA((PyArrayObject *)dg),
-                      PyArray_DATA((PyArrayObject *)db));
+                      PyArray_DATA((PyArrayObject *)db), 1);
     res = Py_BuildValue("(OOOO)", y, dx, dg, db);
 done:
     PyMem_Free(stat);

@@ -308,7 +308,8 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
     }
     bn_train_forward(A->P, A->pw, n, (size_t)3 * B * TV, 3 * B, TV, BN_ARGS(t->pack, o->pbn, 3 * B), A->pbn_stat,
                      A->pbn_stat + 3 * B, BN_RUN(t->pack, o->pbn, 3 * B, upd), MOMENTUM, t->threads);
-    relu_inplace(A->P, (size_t)n * 3 * B * TV);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (int i = 0; i < n; i++) relu_inplace(A->P + (size_t)i * 3 * B * TV, (size_t)3 * B * TV);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         train_thread_scratch *ts = &t->ts[thread_id()];
@@ -429,9 +430,13 @@ static void block_backward(ctrgcn_model *m, int k) {
     const float *Z = L->has_gcn ? A->g : A->X;
     float *gshared = t->gthreads; /* thread 0's partial takes the serial BN gradients */
 
-    memset(S->X, 0, sizeof(float) * n * cin * TV);
-    memset(S->DZ, 0, sizeof(float) * n * ci * TV);
-    memset(S->DP, 0, sizeof(float) * n * 3 * B * TV);
+    /* the accumulated gradients start at zero; each thread clears the persons it will fill */
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (int i = 0; i < n; i++) {
+        memset(S->X + (size_t)i * cin * TV, 0, sizeof(float) * cin * TV);
+        memset(S->DZ + (size_t)i * ci * TV, 0, sizeof(float) * ci * TV);
+        memset(S->DP + (size_t)i * 3 * B * TV, 0, sizeof(float) * 3 * B * TV);
+    }
     const size_t total = (size_t)n * co * ToV;
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (size_t e = 0; e < total; e++) S->D1[e] = A->Y[e] > 0.0f ? S->Y[e] : 0.0f;
@@ -577,7 +582,8 @@ ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *m, const float *dlogits,
     for (size_t i = 0; i < (size_t)N * K; i++)
         if (!isfinite(dlogits[i])) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "dlogits has a non-finite value");
     blas_set_threads(1);
-    memset(t->gthreads, 0, sizeof(float) * sz * t->threads);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (int th = 0; th < t->threads; th++) memset(t->gthreads + sz * th, 0, sizeof(float) * sz);
     float *g0 = t->gthreads;
     /* head */
     const float *W = t->pack + t->layout.fc_w;
@@ -615,10 +621,11 @@ ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *m, const float *dlogits,
     bn_train_backward(t->db_grad, t->db_grad, t->db_in, N, (size_t)mvc * T, mvc, T, t->pack + t->layout.data_bn,
                       t->db_stat, t->db_stat + mvc, g0 + t->layout.data_bn, g0 + t->layout.data_bn + mvc, t->threads);
     /* sum the thread partials, then map back to named tensors */
-    memcpy(t->gpack, g0, sizeof(float) * sz);
-    for (int th = 1; th < t->threads; th++) {
-        const float *gt = t->gthreads + sz * th;
-        for (size_t e = 0; e < sz; e++) t->gpack[e] += gt[e];
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (size_t e = 0; e < sz; e++) {
+        float acc = g0[e];
+        for (int th = 1; th < t->threads; th++) acc += t->gthreads[sz * th + e];
+        t->gpack[e] = acc;
     }
     memset(grads, 0, sizeof(float) * m->params_size);
     train_pack_scatter(&t->layout, t->gpack, grads);

@@ -237,8 +237,30 @@ static void conv1x1_strided_backward(const float *d, const float *x, const float
     }
 }
 
-#define BN_ARGS(pack, off, C) (pack) + (off), (pack) + (off) + (C)
-#define BN_RUN(pack, off, C, upd) ((upd) ? (pack) + (off) + 2 * (C) : NULL), ((upd) ? (pack) + (off) + 3 * (C) : NULL)
+/* A train-mode BN over x[n][C][L] whose parameters sit at `off` in the training view
+ * ([gamma | beta | running mean | running var]); stat receives [mean | invstd]. */
+static void bn_forward(train_state *t, float *y, const float *x, int n, int C, size_t L, size_t off, float *stat,
+                       int update_stats) {
+    float *p = t->pack + off;
+    bn_train_forward(y, x, n, (size_t)C * L, C, L, p, p + C, stat, stat + C, update_stats ? p + 2 * C : NULL,
+                     update_stats ? p + 3 * C : NULL, MOMENTUM, t->threads);
+}
+
+/* Its backward; gamma and beta gradients go to thread 0's partial. */
+static void bn_backward(train_state *t, float *dx, const float *dy, const float *x, int n, int C, size_t L,
+                        size_t off, const float *stat) {
+    bn_train_backward(dx, dy, x, n, (size_t)C * L, C, L, t->pack + off, stat, stat + C, t->gthreads + off,
+                      t->gthreads + off + C, t->threads);
+}
+
+/* y = max(a + b, 0) over count values (b may be NULL) */
+static void add_relu(float *y, const float *a, const float *b, size_t count, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t e = 0; e < count; e++) {
+        const float v = a[e] + (b ? b[e] : 0.0f);
+        y[e] = v > 0.0f ? v : 0.0f;
+    }
+}
 
 /* ---- forward -------------------------------------------------------------------------------- */
 static void block_forward(ctrgcn_model *m, int k, int upd) {
@@ -283,20 +305,13 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
                 gemm(0, 0, gc, (int)TV, gi, p + o->Wd, gi, x, (int)TV, 1.0f, d, (int)TV);
             }
         }
-        bn_train_forward(A->g, A->agg, n, (size_t)gc * TV, gc, TV, BN_ARGS(t->pack, o->gbn, gc), A->gbn_stat,
-                         A->gbn_stat + gc, BN_RUN(t->pack, o->gbn, gc, upd), MOMENTUM, t->threads);
+        bn_forward(t, A->g, A->agg, n, gc, TV, o->gbn, A->gbn_stat, upd);
         const float *base = A->X;
         if (L->down == 2) {
-            bn_train_forward(t->s.S1, A->d, n, (size_t)gc * TV, gc, TV, BN_ARGS(t->pack, o->dbn, gc), A->dbn_stat,
-                             A->dbn_stat + gc, BN_RUN(t->pack, o->dbn, gc, upd), MOMENTUM, t->threads);
+            bn_forward(t, t->s.S1, A->d, n, gc, TV, o->dbn, A->dbn_stat, upd);
             base = t->s.S1;
         }
-        const size_t total = (size_t)n * gc * TV;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-        for (size_t e = 0; e < total; e++) {
-            const float v = A->g[e] + base[e];
-            A->g[e] = v > 0.0f ? v : 0.0f;
-        }
+        add_relu(A->g, A->g, base, (size_t)n * gc * TV, t->threads);
         Z = A->g;
     }
     /* temporal module */
@@ -306,8 +321,7 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
         rows_fill(pw, (int)TV, p + o->bpw, 3 * B, (int)TV);
         gemm(0, 0, 3 * B, (int)TV, ci, p + o->Wpw, ci, Z + (size_t)i * ci * TV, (int)TV, 1.0f, pw, (int)TV);
     }
-    bn_train_forward(A->P, A->pw, n, (size_t)3 * B * TV, 3 * B, TV, BN_ARGS(t->pack, o->pbn, 3 * B), A->pbn_stat,
-                     A->pbn_stat + 3 * B, BN_RUN(t->pack, o->pbn, 3 * B, upd), MOMENTUM, t->threads);
+    bn_forward(t, A->P, A->pw, n, 3 * B, TV, o->pbn, A->pbn_stat, upd);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) relu_inplace(A->P + (size_t)i * 3 * B * TV, (size_t)3 * B * TV);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
@@ -327,21 +341,14 @@ static void block_forward(ctrgcn_model *m, int k, int upd) {
             conv1x1_strided_forward(A->respre + (size_t)i * co * ToV, x, p + o->Wres, p + o->bres, co, cin, T, V, s,
                                     ts->sub);
     }
-    bn_train_forward(t->s.S1, A->outpre, n, (size_t)co * ToV, co, ToV, BN_ARGS(t->pack, o->obn, co), A->obn_stat,
-                     A->obn_stat + co, BN_RUN(t->pack, o->obn, co, upd), MOMENTUM, t->threads);
+    bn_forward(t, t->s.S1, A->outpre, n, co, ToV, o->obn, A->obn_stat, upd);
     const float *res = NULL;
     if (L->residual == 1) res = A->X;
     if (L->residual == 2) {
-        bn_train_forward(t->s.S2, A->respre, n, (size_t)co * ToV, co, ToV, BN_ARGS(t->pack, o->rbn, co), A->rbn_stat,
-                         A->rbn_stat + co, BN_RUN(t->pack, o->rbn, co, upd), MOMENTUM, t->threads);
+        bn_forward(t, t->s.S2, A->respre, n, co, ToV, o->rbn, A->rbn_stat, upd);
         res = t->s.S2;
     }
-    const size_t total = (size_t)n * co * ToV;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-    for (size_t e = 0; e < total; e++) {
-        const float v = t->s.S1[e] + (res ? res[e] : 0.0f);
-        A->Y[e] = v > 0.0f ? v : 0.0f;
-    }
+    add_relu(A->Y, t->s.S1, res, (size_t)n * co * ToV, t->threads);
 }
 
 ctrgcn_status ctrgcn_model_train_forward(ctrgcn_model *m, const float *x, int N, int T, float *logits,
@@ -371,8 +378,7 @@ ctrgcn_status ctrgcn_model_train_forward(ctrgcn_model *m, const float *x, int N,
                     float *dst = t->db_in + ((size_t)n * mvc + (size_t)mi * V * C + (size_t)v * C + c) * T;
                     for (int tt = 0; tt < T; tt++) dst[tt] = x[((((size_t)n * C + c) * T + tt) * V + v) * M + mi];
                 }
-    bn_train_forward(t->db_out, t->db_in, N, (size_t)mvc * T, mvc, T, BN_ARGS(t->pack, t->layout.data_bn, mvc),
-                     t->db_stat, t->db_stat + mvc, BN_RUN(t->pack, t->layout.data_bn, mvc, update_stats), MOMENTUM, t->threads);
+    bn_forward(t, t->db_out, t->db_in, N, mvc, T, t->layout.data_bn, t->db_stat, update_stats);
     float *X1 = t->acts[0].X;
     for (int n = 0; n < N; n++)
         for (int mi = 0; mi < M; mi++)
@@ -428,7 +434,6 @@ static void block_backward(ctrgcn_model *m, int k) {
     const size_t TV = (size_t)T * V, ToV = (size_t)To * V, VV = (size_t)V * V, sz = t->layout.size;
     const int cin = L->cin, co = L->cout, B = L->B, ci = L->tcn_cin;
     const float *Z = L->has_gcn ? A->g : A->X;
-    float *gshared = t->gthreads; /* thread 0's partial takes the serial BN gradients */
 
     /* the accumulated gradients start at zero; each thread clears the persons it will fill */
 #pragma omp parallel for num_threads(t->threads) schedule(static)
@@ -445,8 +450,7 @@ static void block_backward(ctrgcn_model *m, int k) {
         for (size_t e = 0; e < total; e++) S->X[e] += S->D1[e];
     }
     if (L->residual == 2)
-        bn_train_backward(S->D2, S->D1, A->respre, n, (size_t)co * ToV, co, ToV, p + o->rbn, A->rbn_stat,
-                          A->rbn_stat + co, gshared + o->rbn, gshared + o->rbn + co, t->threads);
+        bn_backward(t, S->D2, S->D1, A->respre, n, co, ToV, o->rbn, A->rbn_stat);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         train_thread_scratch *ts = &t->ts[thread_id()];
@@ -456,8 +460,7 @@ static void block_backward(ctrgcn_model *m, int k) {
                                  g + o->bres, S->X + (size_t)i * cin * TV, co, cin, T, V, s, ts->sub);
     }
     /* the four branches share one BN view over cout channels */
-    bn_train_backward(S->D2, S->D1, A->outpre, n, (size_t)co * ToV, co, ToV, p + o->obn, A->obn_stat,
-                      A->obn_stat + co, gshared + o->obn, gshared + o->obn + co, t->threads);
+    bn_backward(t, S->D2, S->D1, A->outpre, n, co, ToV, o->obn, A->obn_stat);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         train_thread_scratch *ts = &t->ts[thread_id()];
@@ -479,8 +482,7 @@ static void block_backward(ctrgcn_model *m, int k) {
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (size_t e = 0; e < np; e++)
         if (!(A->P[e] > 0.0f)) S->DP[e] = 0.0f;
-    bn_train_backward(S->DPW, S->DP, A->pw, n, (size_t)3 * B * TV, 3 * B, TV, p + o->pbn, A->pbn_stat,
-                      A->pbn_stat + 3 * B, gshared + o->pbn, gshared + o->pbn + 3 * B, t->threads);
+    bn_backward(t, S->DPW, S->DP, A->pw, n, 3 * B, TV, o->pbn, A->pbn_stat);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
         float *g = t->gthreads + sz * thread_id();
@@ -506,11 +508,9 @@ static void block_backward(ctrgcn_model *m, int k) {
 #pragma omp parallel for num_threads(t->threads) schedule(static)
         for (size_t e = 0; e < ng; e++) S->X[e] += dg[e];
     } else {
-        bn_train_backward(S->DD, dg, A->d, n, (size_t)gc * TV, gc, TV, p + o->dbn, A->dbn_stat, A->dbn_stat + gc,
-                          gshared + o->dbn, gshared + o->dbn + gc, t->threads);
+        bn_backward(t, S->DD, dg, A->d, n, gc, TV, o->dbn, A->dbn_stat);
     }
-    bn_train_backward(S->DAGG, dg, A->agg, n, (size_t)gc * TV, gc, TV, p + o->gbn, A->gbn_stat, A->gbn_stat + gc,
-                      gshared + o->gbn, gshared + o->gbn + gc, t->threads);
+    bn_backward(t, S->DAGG, dg, A->agg, n, gc, TV, o->gbn, A->gbn_stat);
     const float alpha = p[o->alpha];
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (int i = 0; i < n; i++) {
@@ -618,8 +618,7 @@ ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *m, const float *dlogits,
                         t->db_grad[((size_t)n * mvc + (size_t)mi * V * C + (size_t)v * C + c) * T + tt] =
                             t->s.Y[((((size_t)n * M + mi) * C + c) * T + tt) * V + v];
     /* the input gradient itself is not wanted: write it over the incoming gradient */
-    bn_train_backward(t->db_grad, t->db_grad, t->db_in, N, (size_t)mvc * T, mvc, T, t->pack + t->layout.data_bn,
-                      t->db_stat, t->db_stat + mvc, g0 + t->layout.data_bn, g0 + t->layout.data_bn + mvc, t->threads);
+    bn_backward(t, t->db_grad, t->db_grad, t->db_in, N, mvc, T, t->layout.data_bn, t->db_stat);
     /* sum the thread partials, then map back to named tensors */
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (size_t e = 0; e < sz; e++) {

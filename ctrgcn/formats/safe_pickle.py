@@ -19,13 +19,14 @@ _NUMERIC_KINDS = "fiub"
 
 class _DType:
     """Stands for ``numpy.dtype(spec, align, copy)`` until its BUILD state gives the byte order."""
+    kinds = _NUMERIC_KINDS
 
     def __init__(self, spec, align=False, copy=False):
         try:
             dt = np.dtype(spec) if isinstance(spec, str) else None
         except TypeError:
             dt = None
-        if dt is None or dt.kind not in _NUMERIC_KINDS:
+        if dt is None or dt.kind not in self.kinds:
             raise InputError(f"pickle holds an array of dtype {spec!r}; weights are numbers")
         self.dtype = dt
 
@@ -90,6 +91,15 @@ NUMPY_GLOBALS = {
     ("collections", "OrderedDict"): OrderedDict,
     ("_codecs", "encode"): _codecs_encode,
 }
+
+
+class _TextDType(_DType):
+    """Label files also hold names: byte and unicode strings, never objects."""
+    kinds = _NUMERIC_KINDS + "SU"
+
+
+# what PaddleVideo's label pickles need: arrays of numbers or fixed-width strings
+LABEL_GLOBALS = {**NUMPY_GLOBALS, ("numpy", "dtype"): _TextDType}
 
 
 class RestrictedUnpickler(pickle.Unpickler):

@@ -15,6 +15,7 @@ import numpy as np
 import ctrgcn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _log import append_log  # noqa: E402
 
 
 def timeit(fn, x, repeats, warmup):
@@ -99,10 +100,7 @@ def main():
                     theirs = timeit(run, x, repeats, warmup)
                     row += f" | {name} {theirs:8.1f} ms, ratio {theirs / ours:5.2f}x, rel.err {err:.1e}"
                 out(row)
-    if args.log:
-        os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
-        with open(args.log, "a") as f:
-            f.write("\n".join(lines) + "\n\n")
+    append_log(args.log, lines)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ctrgcn import _core
 from ctrgcn.training import soft_targets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _log import append_log  # noqa: E402
 
 
 def ours_step(model, velocity):
@@ -85,10 +86,7 @@ def main():
             row += (f" | {name} {args.batch / t_torch:7.1f} samples/s ({t_torch * 1e3:7.1f} ms/step) | "
                     f"ratio {t_torch / t_ours:4.2f}x | first-step loss {l_ours[0]:.4f} vs {l_torch[0]:.4f}")
         out(row)
-    if args.log:
-        os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
-        with open(args.log, "a") as f:
-            f.write("\n".join(lines) + "\n\n")
+    append_log(args.log, lines)
 
 
 if __name__ == "__main__":

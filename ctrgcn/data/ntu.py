@@ -13,6 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
 from ctrgcn._core import Error, FileError, InputError
 from ctrgcn.data._pickle import load_labels
@@ -295,7 +296,7 @@ def _write_npz(path, arrays, labels, num_classes, max_frames, chunk=256):
                 np.lib.format.write_array(f, one_hot)
 
 
-class NTUDataset:
+class NTUDataset(BatchedDataset):
     """Prepared NTU samples: a PaddleVideo split folder (``{train,val}_data.npy`` + ``_label.pkl``)
     or a CTR-GCN ``.npz`` (x_train / x_test (N, T, 150), one-hot y).
 
@@ -357,10 +358,3 @@ class NTUDataset:
         x = _core.data_ntu_batch(self.data, idx, seed, self.augment, self.window, self.p_interval[0],
                                  self.p_interval[1], self.test_p, 64, self.rotation, self._modality)
         return x, self.labels[idx] if len(idx) else np.zeros(0, np.int64)
-
-    def __getitem__(self, i):
-        i = int(i)
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        x, y = self.batch([i % len(self)])
-        return x[0], int(y[0])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
 from ctrgcn.data._seed import mix_seed
@@ -49,7 +50,7 @@ def load_sequence(path):
     return x, label - 1
 
 
-class NWUCLA:
+class NWUCLA(BatchedDataset):
     """NW-UCLA, official protocol: train = views 1 and 2 (1020 samples), val = view 3 (464).
 
     ``ds[i]`` -> (x (3, 52, 20, 1) float32, label 0..9); ``ds.names[i % n]`` is the file of item i
@@ -101,10 +102,3 @@ class NWUCLA:
         x = _core.data_ucla_batch(self._pool, self._offsets, self._lengths, idx, self.split == "train", seed,
                                   self._modality, TIME_STEPS)
         return x, self.labels[idx % len(self.names)]
-
-    def __getitem__(self, i):
-        i = int(i)
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        x, y = self.batch([i % len(self)])
-        return x[0], int(y[0])

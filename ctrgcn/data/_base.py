@@ -1,7 +1,6 @@
 """What every dataset of ctrgcn.data shares: items are batches of one."""
 
 
-
 class BatchedDataset:
     """A dataset whose C code builds whole batches (``batch(indices, epoch)``); ``ds[i]`` is the
     batch of sample i alone, so single items and batches always agree."""

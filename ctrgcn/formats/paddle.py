@@ -32,11 +32,7 @@ MAX_NDIM = 8
 
 def read_pdparams(path):
     """name -> ndarray of a ``paddle.save`` pickle."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise FileError(f"cannot read {path!r}: {exc.strerror}") from None
+    data = safe_pickle.read_file(path)
     if not data.startswith(b"\x80"):
         raise InputError(f"{path!r}: not a pickle (a .pdparams starts with the pickle protocol byte)")
     obj = safe_pickle.loads(data, what=repr(path))

@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ctrgcn._core import InputError
+from ctrgcn._core import FileError, InputError
 
 # dtypes a weight tensor may hold; object arrays never.
 _NUMERIC_KINDS = "fiub"
@@ -137,6 +137,15 @@ def unwrap(obj):
     if isinstance(obj, _DType):
         return obj.dtype
     return obj
+
+
+def read_file(path):
+    """The bytes of a pickle file; an unreadable file is a ctrgcn.FileError (an OSError)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise FileError(f"cannot read {str(path)!r}: {exc.strerror}") from None
 
 
 def loads(data, allowed=None, persistent_load=None, what="pickle"):

@@ -36,7 +36,8 @@ def blas_flags():
 
 
 blas = blas_flags()
-sources = sorted(glob.glob("csrc/core/*.c") + glob.glob("csrc/layers/*.c")
+sources = sorted(glob.glob("csrc/core/*.c") + glob.glob("csrc/layers/*.c") + glob.glob("csrc/backends/*.c")
+                 + glob.glob("csrc/backends/cpu/*.c")
                  + glob.glob("csrc/data/*.c") + glob.glob("csrc/python/*.c"))
 # -O3 without -march: the wheel must run on any x86-64; the hot loops carry target_clones
 # (AVX2+FMA chosen at load time where the CPU has it).

@@ -8,12 +8,12 @@ from ctrgcn._blas import preload as _preload
 
 _preload()
 from ctrgcn._core import Error, FileError, InputError, ResourceError  # noqa: E402
-from ctrgcn.model import VARIANTS, Model  # noqa: E402
+from ctrgcn.model import VARIANTS, Model, Trainer, preset_spec  # noqa: E402
 from ctrgcn.weights import load  # noqa: E402
 from ctrgcn.preprocess import preprocess  # noqa: E402
 from ctrgcn.bench import benchmark  # noqa: E402
 from ctrgcn.training import train  # noqa: E402
 
-__all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "load", "preprocess",
+__all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "Trainer", "preset_spec", "load", "preprocess",
            "benchmark", "train"]
 __version__ = "0.1.0"

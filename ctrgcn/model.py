@@ -1,15 +1,26 @@
-"""The Python face of a model: NumPy in, NumPy out, over one C handle (``_core.Net``)."""
+"""The Python face of a model: NumPy in, NumPy out.
+
+A ``Model`` holds weights and the spec (one C handle, ``_core.Net``); execution happens in
+sessions (``_core.Session``) that own the backend, the folded weights and the workspaces. Each
+call to ``model(x)`` borrows a session from the model's pool (a new one when every session is in
+use), so one model serves any number of threads at once, with any shapes.
+"""
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
 from ctrgcn import _core
 from ctrgcn._core import InputError
 
-VARIANTS = ("CTRGCN", "CTRGCN_light", "CTRGCN_lightV1", "CTRGCN_lightV2")
+VARIANTS = tuple(_core.preset_spec())  # the presets are rows of one table in C (spec.c)
 GRAPHS = {"ntu": 25, "ucla": 20}
 # Keys official checkpoints carry that hold no values of ours.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+_busy_lock = threading.Lock()
+_busy = [0]  # forwards running in this process: concurrent calls share the cores instead of each taking all
 
 
 def _check_variant(variant):
@@ -39,37 +50,99 @@ def _graph_args(graph, num_joints):
     return "custom", V, edges.astype(np.int32)
 
 
+def preset_spec(variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, base_channel=None,
+                num_joints=None):
+    """The spec dict of a preset (read from the C table), ready to edit and pass to
+    ``Model.from_spec``: widths, strides, ``spatial`` per block, ``conv`` "separate" / "fused",
+    ``relation`` "per_subset" / "shared", kernel size and dilations, the relation-width rule."""
+    _check_variant(variant)
+    name, V, edges = _graph_args(graph, num_joints)
+    spec = _core.preset_spec(variant, name if edges is None else "ntu", int(num_classes), int(num_person),
+                             int(in_channels))
+    if edges is not None:
+        spec["num_joints"], spec["edges"] = V, edges.tolist()
+    if base_channel is not None:
+        base = int(base_channel)
+        if base < 8:
+            raise InputError(f"base_channel must be at least 8, got {base_channel}")
+        if spec["conv"] == "separate" and base % 4:
+            raise InputError(f"{variant} splits each width in four branches: base_channel must be divisible by 4, "
+                             f"got {base}")
+        old = spec["base_channel"]
+        for b in spec["blocks"]:  # preset widths are b, 2b, 4b
+            b["out_channels"] = b["out_channels"] // old * base
+        spec["base_channel"] = base
+    return spec
+
+
 class Model:
-    """A CTR-GCN family network in eval mode.
+    """A CTR-GCN family network.
 
     ``Model(variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, seed=0)``
     initialises as the official code does (Kaiming-normal convolutions, BatchNorm at 1 / 0, the
     spatial BN at 1e-6, ``alpha`` 0, ``PA`` the graph); ``graph`` is "ntu", "ucla" or a list of
-    inward edges ``(i, j)`` over 0-based joints.
+    inward edges ``(i, j)`` over 0-based joints. ``Model.from_spec(spec)`` builds any spec
+    (see ``preset_spec``). Calls are thread-safe: each concurrent call runs in its own session.
     """
 
     def __init__(self, variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, seed=0,
                  base_channel=None, num_joints=None):
-        _check_variant(variant)
-        if base_channel is not None and int(base_channel) < 1:
-            raise InputError(f"base_channel must be a positive width, got {base_channel}")
-        name, V, edges = _graph_args(graph, num_joints)
-        kwargs = dict(base_channel=int(base_channel or 0))
-        if edges is not None:
-            kwargs.update(num_joints=V, edges=edges)
-        self._net = _core.Net(variant, name if edges is None else "ntu", int(num_classes), int(num_person),
-                              int(in_channels), int(seed) & (2**64 - 1), **kwargs)
-        self._graph = name
+        spec = preset_spec(variant, num_classes, graph, num_person, in_channels, base_channel, num_joints)
+        self._setup(_core.Net(spec, int(seed) & (2**64 - 1)), _graph_args(graph, num_joints)[0])
+
+    @classmethod
+    def from_spec(cls, spec, seed=0):
+        """A model of a user-defined spec (a dict as ``preset_spec`` returns, edited)."""
+        if not isinstance(spec, dict):
+            raise InputError("spec: expected a dict (see ctrgcn.preset_spec)")
+        spec = dict(spec)
+        spec.pop("graph", None)
+        spec.pop("variant", None)
+        self = cls.__new__(cls)
+        self._setup(_core.Net(spec, int(seed) & (2**64 - 1)), None)
+        return self
+
+    def _setup(self, net, graph):
+        self._net = net
+        if graph is None:
+            s = net.spec()
+            graph = {25: "ntu", 20: "ucla"}.get(s["num_joints"], "custom")
+            if graph != "custom":  # a known joint count with a different edge list is custom
+                ref = _core.preset_spec("CTRGCN", graph, 1, 1, 3)["edges"]
+                graph = graph if [tuple(e) for e in ref] == [tuple(e) for e in s["edges"]] else "custom"
+        self._graph = graph
+        self._threads = 0
+        self._pool = {}
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def _wrap(cls, net, graph=None):
         self = cls.__new__(cls)
-        self._net = net
-        spec = net.spec()
-        if graph is None:
-            graph = {25: "ntu", 20: "ucla"}.get(spec["num_joints"], "custom")
-        self._graph = graph
+        self._setup(net, graph)
         return self
+
+    # ---- sessions ----
+    @contextmanager
+    def _session(self):
+        """A session for this call: from the pool, or new. Concurrent calls with threads=0 share
+        the cores (n calls get cores/n threads each) instead of oversubscribing them."""
+        with _busy_lock:
+            _busy[0] += 1
+            active = _busy[0]
+        threads = self._threads or max(1, _core_count() // active)
+        with self._pool_lock:
+            free = self._pool.setdefault(threads, [])
+            sess = free.pop() if free else None
+        try:
+            if sess is None:
+                sess = _core.Session(self._net, "cpu", threads)
+            yield sess
+        finally:
+            with self._pool_lock:
+                if sess is not None:
+                    self._pool.setdefault(threads, []).append(sess)
+            with _busy_lock:
+                _busy[0] -= 1
 
     # ---- description ----
     @property
@@ -79,7 +152,7 @@ class Model:
         spec["graph"] = self._graph
         return spec
 
-    variant = property(lambda self: self._net.spec()["variant"])
+    variant = property(lambda self: self._net.spec()["variant"])  # "custom" for an edited spec
     num_classes = property(lambda self: self._net.spec()["num_classes"])
     num_joints = property(lambda self: self._net.spec()["num_joints"])
     num_person = property(lambda self: self._net.spec()["num_person"])
@@ -113,7 +186,9 @@ class Model:
 
     def forward(self, x):
         """Logits ``(N, num_classes)`` float32 for ``x`` ``(N, C, T, V, M)``, any ``T >= 1``."""
-        return self._net.forward(self._input(x))
+        x = self._input(x)
+        with self._session() as sess:
+            return sess.forward(x)
 
     __call__ = forward
 
@@ -121,7 +196,9 @@ class Model:
         """Logits and the output of block ``block`` (1..10) for every person: ``(N*M, C, T', V)``."""
         if not 1 <= int(block) <= 10:
             raise InputError(f"block must be in 1..10, got {block}")
-        return self._net.forward(self._input(x), int(block))
+        x = self._input(x)
+        with self._session() as sess:
+            return sess.forward(x, int(block))
 
     def predict_proba(self, x):
         logits = self.forward(x).astype(np.float64)
@@ -134,16 +211,60 @@ class Model:
         return np.argmax(self.forward(x), axis=1)
 
     def set_threads(self, threads):
-        """Threads for forward; 0 uses every core."""
-        self._net.set_threads(int(threads))
+        """Threads per call; 0 (the default) uses every core, shared among concurrent calls."""
+        threads = int(threads)
+        if threads < 0:
+            raise InputError(f"threads must be >= 0, got {threads}")
+        with self._pool_lock:
+            self._threads = threads
 
     # ---- training ----
     def gradients(self, x, y, label_smoothing=0.0):
         """``(loss, grads)``: the mean cross-entropy of a batch in train mode (BatchNorm on batch
         statistics) and a dict of gradients under the state_dict names (learned tensors only).
         The model is left unchanged."""
-        from ctrgcn.training import gradients
-        return gradients(self, x, y, label_smoothing)
+        from ctrgcn.training.losses import soft_targets
+        sess = _core.Session(self._net, "cpu", self._threads)
+        sess.train_forward(self._input(x), False)
+        loss = sess.train_backward(soft_targets(y, self.num_classes, label_smoothing))
+        return loss, self.split_flat(sess.gradients())
+
+    def trainer(self, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=None):
+        """A ``Trainer``: a training session over this model (parameters, gradients and momentum
+        live in it; ``sync()`` writes the weights back)."""
+        return Trainer(self, momentum, weight_decay, nesterov, self._threads if threads is None else threads)
+
+    # ---- the flat parameter layout (checkpoints, optimizers) ----
+    def flat_params(self):
+        """Every tensor in one float32 array, tensor i at ``offsets()[i]`` in table order."""
+        return self._net.params()
+
+    def set_flat_params(self, flat):
+        self._net.set_params(flat)
+
+    def offsets(self):
+        return self._net.offsets()
+
+    def split_flat(self, flat, learned_only=True):
+        """A flat array -> dict name -> array (copies), learned tensors only by default."""
+        out = {}
+        for (name, shape, is_buffer), off in zip(self._net.tensors(), self._net.offsets()):
+            if learned_only and is_buffer:
+                continue
+            n = int(np.prod(shape))
+            out[name] = np.asarray(flat[off:off + n]).reshape(shape).copy()
+        return out
+
+    def block_layout(self):
+        """What each block computes, as the spec implies it: a dict per block (widths, stride,
+        spatial module, relation width R and count, fused, down path, branch widths, residual,
+        kernel and dilations)."""
+        return self._net.layout()
+
+    def write_file(self, path, dtype_code=0):
+        """The project's file with tensors stored as given (0 float32, 1 float16, 2 int8) as they
+        are; ``save`` folds BatchNorms first for the compact dtypes."""
+        self._net.save(str(path), int(dtype_code))
 
     # ---- weights ----
     def tensor_shapes(self):
@@ -211,3 +332,54 @@ class Model:
     def block_shape(self, block, frames):
         """(channels, frames) of block ``block``'s output for an input of ``frames`` frames."""
         return self._net.block_shape(int(block), int(frames))
+
+
+def _core_count():
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class Trainer:
+    """Training in C: a session holding the parameters, gradients and SGD momentum of one model.
+
+    ``step(x, targets, lr)`` runs forward, the loss on soft targets, backward, weight decay and SGD
+    in one call and returns ``(loss, logits)``; ``forward`` / ``backward`` / ``sgd_step`` split it
+    (mutual learning adds ``extra_dlogits``). The model's weights change only on ``sync()``."""
+
+    def __init__(self, model, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=0):
+        self.model = model
+        self._sess = _core.Session(model._net, "cpu", int(threads))
+        self._sess.set_sgd(float(momentum), float(weight_decay), bool(nesterov))
+
+    def forward(self, x, update_stats=True):
+        return self._sess.train_forward(self.model._input(x), bool(update_stats))
+
+    def backward(self, targets, extra_dlogits=None):
+        return self._sess.train_backward(targets, extra_dlogits)
+
+    def sgd_step(self, lr):
+        self._sess.sgd_step(float(lr))
+
+    def step(self, x, targets, lr):
+        logits = self.forward(x)
+        loss = self.backward(targets)
+        self.sgd_step(lr)
+        return loss, logits
+
+    def gradients(self):
+        """Gradients of the last backward by state_dict name."""
+        return self.model.split_flat(self._sess.gradients())
+
+    def sync(self):
+        """Write the trained weights and running statistics into the model."""
+        self._sess.write_params()
+
+    def velocity(self):
+        """(flat momentum buffer, steps taken), for checkpoints."""
+        return self._sess.get_velocity()
+
+    def set_velocity(self, velocity, steps):
+        self._sess.set_velocity(velocity, int(steps))

@@ -27,6 +27,7 @@
 static const unsigned char MAGIC[8] = {'C', 'T', 'R', 'G', 'C', 'N', 0, 1};
 #define FORMAT_VERSION 1u          /* float32 only */
 #define FORMAT_VERSION_TYPED 2u    /* float16 / int8 tensors present */
+#define FORMAT_VERSION_SPEC 3u     /* the architecture itself follows the graph (what this build writes) */
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
 static uint32_t crc_table[256];
@@ -181,13 +182,21 @@ ctrgcn_status ctrgcn_model_save_as(const ctrgcn_model *m, const char *path, int 
     wbuf b = {0};
     const ctrgcn_spec *s = &m->spec;
     put(&b, MAGIC, sizeof MAGIC);
-    put_u32(&b, dtype == CTRGCN_DTYPE_FLOAT32 ? FORMAT_VERSION : FORMAT_VERSION_TYPED);
+    put_u32(&b, FORMAT_VERSION_SPEC);
     const int fields[] = {s->variant, s->num_classes, s->num_joints, s->num_person, s->in_channels,
                           s->base_channel, s->num_edges};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) put_u32(&b, (uint32_t)fields[i]);
     for (int e = 0; e < s->num_edges; e++) {
         put_u32(&b, (uint32_t)s->edges[e][0]);
         put_u32(&b, (uint32_t)s->edges[e][1]);
+    }
+    const int arch[] = {s->conv, s->relation, s->rel_reduction, s->rel_small};
+    for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) put_u32(&b, (uint32_t)arch[i]);
+    for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+        const ctrgcn_block_spec *bs = &s->blocks[k];
+        const int f[] = {bs->out_channels, bs->stride,         bs->spatial,         bs->gcn_width,
+                         bs->kernel_size,  bs->dilations[0], bs->dilations[1]};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) put_u32(&b, (uint32_t)f[i]);
     }
     put_u32(&b, (uint32_t)m->num_tensors);
     for (int i = 0; i < m->num_tensors; i++) {
@@ -354,9 +363,9 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     if (!magic || memcmp(magic, MAGIC, sizeof MAGIC) != 0)
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is not a ctrgcn model file (bad magic)", path);
     const uint32_t version = get_u32(r);
-    if (version != FORMAT_VERSION && version != FORMAT_VERSION_TYPED)
-        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads versions %u and %u",
-                           path, version, FORMAT_VERSION, FORMAT_VERSION_TYPED);
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_TYPED && version != FORMAT_VERSION_SPEC)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads versions 1 to 3", path,
+                           version);
     int *fields[] = {&spec.variant, &spec.num_classes, &spec.num_joints, &spec.num_person,
                      &spec.in_channels, &spec.base_channel, &spec.num_edges};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) *fields[i] = (int)get_u32(r);
@@ -368,6 +377,24 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
         spec.edges[e][1] = (int)get_u32(r);
     }
     if (r->short_read) return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is truncated in its graph", path);
+    if (version == FORMAT_VERSION_SPEC) {
+        int *arch[] = {&spec.conv, &spec.relation, &spec.rel_reduction, &spec.rel_small};
+        for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) *arch[i] = (int)get_u32(r);
+        for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+            ctrgcn_block_spec *bs = &spec.blocks[k];
+            int *f[] = {&bs->out_channels, &bs->stride,       &bs->spatial,      &bs->gcn_width,
+                        &bs->kernel_size,  &bs->dilations[0], &bs->dilations[1]};
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) *f[i] = (int)get_u32(r);
+        }
+        if (r->short_read) return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is truncated in its spec", path);
+    } else { /* versions 1 and 2 name a preset and its base width */
+        if (spec.variant < 0 || spec.variant >= CTRGCN_NUM_VARIANTS)
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' names unknown variant %d", path, spec.variant);
+        const int base = spec.base_channel;
+        spec_fill_preset(&spec, spec.variant);
+        if (ctrgcn_spec_set_base(&spec, base) != CTRGCN_OK)
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds an invalid spec: %s", path, ctrgcn_last_error());
+    }
     ctrgcn_status st = ctrgcn_spec_validate(&spec);
     if (st != CTRGCN_OK)
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds an invalid spec: %s", path, ctrgcn_last_error());
@@ -392,7 +419,7 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
         }
         const int dtype = h2[0];
         const int allowed = dtype == CTRGCN_DTYPE_FLOAT32 ||
-                            (version == FORMAT_VERSION_TYPED &&
+                            (version != FORMAT_VERSION &&
                              (dtype == CTRGCN_DTYPE_FLOAT16 || (dtype == CTRGCN_DTYPE_INT8 && t->ndim >= 1)));
         if (!allowed || h2[1] != t->ndim) {
             return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' has dtype %d / ndim %d, expected %s / %d", path,

@@ -4,7 +4,6 @@
 
 #include "core/error.h"
 #include "core/model.h"
-#include "core/train.h"
 
 ctrgcn_status ctrgcn_model_init(ctrgcn_model **out, const ctrgcn_spec *spec, uint64_t seed) {
     if (!out) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL output pointer");
@@ -32,11 +31,6 @@ void ctrgcn_model_free(ctrgcn_model *m) {
     if (!m) return;
     free(m->tensors);
     free(m->params);
-    free(m->packed);
-    free(m->ws_mem);
-    free(m->ws);
-    free(m->pooled);
-    train_state_free(m->train);
     free(m);
 }
 
@@ -94,13 +88,11 @@ ctrgcn_status ctrgcn_model_set_tensor(ctrgcn_model *m, int index, const float *s
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "tensor '%s' has a negative variance at index %zu", e->name, i);
     }
     memcpy(m->params + e->offset, src, sizeof(float) * e->numel);
-    m->packed_valid = 0;
+    m->version++;
     return CTRGCN_OK;
 }
 
-void ctrgcn_model_set_threads(ctrgcn_model *m, int threads) {
-    if (m) m->threads = threads < 0 ? 0 : threads;
-}
+uint64_t ctrgcn_model_version(const ctrgcn_model *m) { return m ? m->version : 0; }
 
 ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *m, int block, ctrgcn_block_info *info) {
     if (!m || !info || block < 1 || block > CTRGCN_NUM_BLOCKS)
@@ -115,6 +107,9 @@ ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *m, int block, ctrgcn_b
     info->R = L->R;
     info->nrel = L->nrel;
     info->fused = L->fused;
+    info->kernel_size = L->kt;
+    info->dilations[0] = L->dil[0];
+    info->dilations[1] = L->dil[1];
     info->down = L->down;
     info->tcn_cin = L->tcn_cin;
     info->B = L->B;
@@ -146,6 +141,16 @@ ctrgcn_status ctrgcn_model_set_params(ctrgcn_model *m, const float *src) {
                 if (src[m->tensors[t].offset + j] < 0.0f)
                     return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "'%s' has a negative variance", m->tensors[t].name);
     memcpy(m->params, src, sizeof(float) * m->params_size);
-    m->packed_valid = 0;
+    m->version++;
+    return CTRGCN_OK;
+}
+
+ctrgcn_status ctrgcn_model_block_shape(const ctrgcn_model *m, int block, int T, int *channels, int *frames) {
+    if (!m || !channels || !frames || block < 1 || block > CTRGCN_NUM_BLOCKS || T < 1)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "bad block %d or T %d", block, T);
+    int t = T;
+    for (int k = 0; k < block; k++) t = (t - 1) / m->blocks[k].stride + 1;
+    *channels = m->blocks[block - 1].cout;
+    *frames = t;
     return CTRGCN_OK;
 }

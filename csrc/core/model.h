@@ -1,5 +1,5 @@
 /* Internal model structures: the block layout derived from a spec, the table of named tensors,
- * the folded eval weights and the per-thread workspace. */
+ * and the weights. Everything a call mutates lives in a session (core/session.h). */
 #ifndef CTRGCN_MODEL_H
 #define CTRGCN_MODEL_H
 #include <stddef.h>
@@ -15,6 +15,7 @@ typedef struct {
     int R;                    /* relation width */
     int nrel;                 /* relations computed: 3 (one per subset) or 1 (lightV2 shared) */
     int fused;                /* PaddleVideo fused convolutions */
+    int kt, dil[2];           /* temporal kernel and the two branches' dilations */
     int down;                 /* spatial down path: 1 identity, 2 conv + BN */
     int tcn_cin, tcn_cout;    /* temporal module widths */
     int B, last;              /* branch width, width of branch 3 */
@@ -53,32 +54,6 @@ typedef struct {
     float init_a, init_b;
 } tensor_entry;
 
-/* Folded eval weights of one block; pointers into model->packed. */
-typedef struct {
-    float *Wqk, *bqk;      /* [2*nrel*R, gcn_cin]: q of each relation, then k of each */
-    float *Wvd, *bvd;      /* [3*gc (+gc when down is a conv), gcn_cin]: values (bn scale folded), down */
-    float *W4, *b4;        /* [3*gc, R], [3*gc]: relation convs with alpha folded */
-    float *AT;             /* [3][V][V]: the graph subsets, transposed */
-    float *gshift;         /* [gc]: the spatial BN shift */
-    float *Wpw, *bpw;      /* [3B, tcn_cin] */
-    float *Wt[2];          /* [5][B][B] per dilation, BN folded */
-    float *pool_scale;     /* [B] */
-    float *Wb3;            /* [last, tcn_cin] */
-    float *Wres;           /* [cout, cin] when the residual is a conv */
-    float *ybias;          /* [cout]: every bias that lands on the block output */
-} packed_block;
-
-typedef struct {
-    float *xa, *xb;        /* block input / output ping-pong: [C][T][V] */
-    float *g;              /* spatial module output */
-    float *G;              /* values and down path */
-    float *P;              /* pointwise output of the temporal module */
-    float *phase;          /* stride-s phases */
-    float *sub;            /* time-subsampled input */
-    float *xm, *qk, *relT, *AT;
-    float *pooled;         /* [4b] */
-} workspace;
-
 struct ctrgcn_model {
     ctrgcn_spec spec;
     block_layout blocks[CTRGCN_NUM_BLOCKS];
@@ -90,36 +65,19 @@ struct ctrgcn_model {
     float *params;         /* every named tensor, one allocation */
     size_t params_size;
 
-    float *packed;         /* folded eval weights */
-    size_t packed_size;
-    packed_block pb[CTRGCN_NUM_BLOCKS];
-    float *in_scale, *in_shift; /* data_bn folded: [M*V*C] */
-    int packed_valid;
-
-    /* memory plan for one (N, T) */
-    int plan_N, plan_T, plan_threads;
-    float *ws_mem;
-    size_t ws_floats;      /* per thread */
-    workspace *ws;
-    float *pooled;         /* [N*M][4b] */
-
-    int threads;
-    struct train_state *train; /* created by the first train_forward */
+    uint64_t version;      /* moves whenever a value changes */
 };
 
 /* spec.c */
 void block_layout_from_spec(const ctrgcn_spec *spec, block_layout *blocks);
+/* The architecture fields of preset `variant` (graph, classes, persons, channels untouched). */
+void spec_fill_preset(ctrgcn_spec *spec, int variant);
 void graph_adjacency(const ctrgcn_spec *spec, float *A); /* [3][V][V]: I, In, Out */
 
 /* table.c */
 ctrgcn_status model_build_table(ctrgcn_model *m);
 /* init.c */
 void model_init_params(ctrgcn_model *m, uint64_t seed);
-/* optim.c: one SGD update over the learned tensors (velocity: params_size floats) */
-ctrgcn_status sgd_update(ctrgcn_model *m, const float *grads, float *velocity, float lr, float momentum,
-                         float weight_decay, int nesterov, int first_step);
-/* fold.c */
-ctrgcn_status model_pack(ctrgcn_model *m);
 
 static inline float *tensor_data(const ctrgcn_model *m, int index) {
     return index < 0 ? NULL : m->params + m->tensors[index].offset;

@@ -6,7 +6,74 @@
 
 static const char *const variant_names[CTRGCN_NUM_VARIANTS] = {
     "CTRGCN", "CTRGCN_light", "CTRGCN_lightV1", "CTRGCN_lightV2"};
-static const int variant_base[CTRGCN_NUM_VARIANTS] = {64, 60, 72, 62};
+
+/* The presets, one row each: base width, convolutions, relation, and which blocks drop the
+ * spatial module (the light layout: l2, l3, l5, l8) or keep its input width on stride 2. */
+typedef struct {
+    int base, conv, relation, no_spatial_mask, gcn_keeps_input_on_stride;
+} preset_row;
+static const preset_row presets[CTRGCN_NUM_VARIANTS] = {
+    {64, CTRGCN_CONV_SEPARATE, CTRGCN_RELATION_PER_SUBSET, 0, 0},
+    {60, CTRGCN_CONV_SEPARATE, CTRGCN_RELATION_PER_SUBSET, (1 << 1) | (1 << 2) | (1 << 4) | (1 << 7), 0},
+    {72, CTRGCN_CONV_FUSED, CTRGCN_RELATION_PER_SUBSET, (1 << 1) | (1 << 2) | (1 << 4) | (1 << 7), 0},
+    {62, CTRGCN_CONV_FUSED, CTRGCN_RELATION_SHARED, 0, 1},
+};
+/* Width in units of the base and stride of the ten blocks, shared by every preset. */
+static const int preset_widths[CTRGCN_NUM_BLOCKS][2] = {{1, 1}, {1, 1}, {1, 1}, {1, 1}, {2, 2},
+                                                        {2, 1}, {2, 1}, {4, 2}, {4, 1}, {4, 1}};
+
+void spec_fill_preset(ctrgcn_spec *spec, int v) {
+    const preset_row *p = &presets[v];
+    spec->variant = v;
+    spec->base_channel = p->base;
+    spec->conv = p->conv;
+    spec->relation = p->relation;
+    spec->rel_reduction = 8;
+    spec->rel_small = 8;
+    for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+        ctrgcn_block_spec *b = &spec->blocks[k];
+        b->out_channels = preset_widths[k][0] * p->base;
+        b->stride = preset_widths[k][1];
+        b->spatial = !(p->no_spatial_mask >> k & 1);
+        b->gcn_width = p->gcn_keeps_input_on_stride && b->stride > 1 ? CTRGCN_GCN_WIDTH_INPUT : CTRGCN_GCN_WIDTH_OUTPUT;
+        b->kernel_size = 5;
+        b->dilations[0] = 1;
+        b->dilations[1] = 2;
+    }
+}
+
+static void scale_widths(ctrgcn_spec *spec, int base) {
+    spec->base_channel = base;
+    for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) spec->blocks[k].out_channels = preset_widths[k][0] * base;
+}
+
+ctrgcn_status ctrgcn_spec_set_base(ctrgcn_spec *spec, int base) {
+    if (!spec) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "spec is NULL");
+    if (base < 1 || base > 4096) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "base_channel must be in 1..4096, got %d", base);
+    scale_widths(spec, base);
+    spec->variant = ctrgcn_spec_match_preset(spec);
+    return CTRGCN_OK;
+}
+
+/* Two specs describe the same architecture (graph, classes and persons aside). */
+static int same_architecture(const ctrgcn_spec *a, const ctrgcn_spec *b) {
+    if (a->conv != b->conv || a->relation != b->relation || a->rel_reduction != b->rel_reduction ||
+        a->rel_small != b->rel_small || a->base_channel != b->base_channel)
+        return 0;
+    return memcmp(a->blocks, b->blocks, sizeof a->blocks) == 0;
+}
+
+int ctrgcn_spec_match_preset(const ctrgcn_spec *spec) {
+    for (int v = 0; v < CTRGCN_NUM_VARIANTS; v++) {
+        /* a preset at another base width is still that preset (the official code takes the width
+         * as a parameter) */
+        ctrgcn_spec p = *spec;
+        spec_fill_preset(&p, v);
+        scale_widths(&p, spec->base_channel);
+        if (same_architecture(&p, spec)) return v;
+    }
+    return CTRGCN_VARIANT_CUSTOM;
+}
 
 /* Inward edges, 1-based, as the official graph files list them. */
 static const int ntu_edges[][2] = {
@@ -18,6 +85,7 @@ static const int ucla_edges[][2] = {
     {12, 11}, {13, 1},  {14, 13}, {15, 14}, {16, 15}, {17, 1},  {18, 17}, {19, 18}, {20, 19}};
 
 const char *ctrgcn_variant_name(int variant) {
+    if (variant == CTRGCN_VARIANT_CUSTOM) return "custom";
     return variant >= 0 && variant < CTRGCN_NUM_VARIANTS ? variant_names[variant] : "unknown";
 }
 
@@ -46,8 +114,7 @@ ctrgcn_status ctrgcn_spec_preset(ctrgcn_spec *spec, const char *variant, const c
                            "unknown variant '%s' (known: CTRGCN, CTRGCN_light, CTRGCN_lightV1, CTRGCN_lightV2)",
                            variant ? variant : "(null)");
     memset(spec, 0, sizeof *spec);
-    spec->variant = v;
-    spec->base_channel = variant_base[v];
+    spec_fill_preset(spec, v);
     spec->num_classes = num_classes;
     spec->num_person = num_person;
     spec->in_channels = in_channels;
@@ -83,25 +150,54 @@ ctrgcn_status ctrgcn_spec_set_edges(ctrgcn_spec *spec, int num_joints, int num_e
     return CTRGCN_OK;
 }
 
+static int relation_width(const ctrgcn_spec *s, int cin) {
+    return (cin == 3 || cin == 9) ? s->rel_small : cin / s->rel_reduction;
+}
+
 ctrgcn_status ctrgcn_spec_validate(const ctrgcn_spec *s) {
     if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "spec is NULL");
-    if (s->variant < 0 || s->variant >= CTRGCN_NUM_VARIANTS)
+    if (s->variant < 0 || s->variant > CTRGCN_VARIANT_CUSTOM)
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "unknown variant id %d", s->variant);
     if (s->num_classes < 1 || s->num_classes > 100000)
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "num_classes must be in 1..100000, got %d", s->num_classes);
     if (s->num_person < 1 || s->num_person > 16)
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "num_person must be in 1..16, got %d", s->num_person);
-    /* The relation width of the first unit is 8 for 3 or 9 input channels, else C/8: it must not be 0. */
-    if (s->in_channels < 1 || s->in_channels > 1024 ||
-        (s->in_channels != 3 && s->in_channels != 9 && s->in_channels < 8))
-        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "in_channels must be 3, 9 or 8..1024, got %d", s->in_channels);
-    if (s->base_channel < 8 || s->base_channel > 4096)
-        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "base_channel must be in 8..4096, got %d", s->base_channel);
-    /* The unfused temporal module splits its width in four equal branches. */
-    const int fused = s->variant == CTRGCN_VARIANT_LIGHTV1 || s->variant == CTRGCN_VARIANT_LIGHTV2;
-    if (!fused && s->base_channel % 4 != 0)
-        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "%s needs a base_channel divisible by 4, got %d",
-                           ctrgcn_variant_name(s->variant), s->base_channel);
+    if (s->in_channels < 1 || s->in_channels > 1024)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "in_channels must be in 1..1024, got %d", s->in_channels);
+    if (s->conv != CTRGCN_CONV_SEPARATE && s->conv != CTRGCN_CONV_FUSED)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "conv must be separate (0) or fused (1), got %d", s->conv);
+    if (s->relation != CTRGCN_RELATION_PER_SUBSET && s->relation != CTRGCN_RELATION_SHARED)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "relation must be per-subset (0) or shared (1), got %d", s->relation);
+    if (s->rel_reduction < 1 || s->rel_reduction > 1024 || s->rel_small < 1 || s->rel_small > 1024)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "relation width rule: reduction and small width must be in 1..1024");
+    int cin = s->in_channels;
+    for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+        const ctrgcn_block_spec *b = &s->blocks[k];
+        if (b->out_channels < 4 || b->out_channels > 16384)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: out_channels must be in 4..16384, got %d", k + 1,
+                               b->out_channels);
+        /* the separate temporal module splits its width in four equal branches */
+        if (s->conv == CTRGCN_CONV_SEPARATE && b->out_channels % 4 != 0)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: separate convolutions need out_channels divisible by 4, "
+                               "got %d", k + 1, b->out_channels);
+        if (b->stride != 1 && b->stride != 2)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: stride must be 1 or 2, got %d", k + 1, b->stride);
+        if (b->spatial != 0 && b->spatial != 1)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: spatial must be 0 or 1", k + 1);
+        if (b->gcn_width != CTRGCN_GCN_WIDTH_OUTPUT && b->gcn_width != CTRGCN_GCN_WIDTH_INPUT)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: gcn_width must be 0 (output) or 1 (input)", k + 1);
+        if (b->kernel_size < 1 || b->kernel_size > 15 || b->kernel_size % 2 == 0)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: kernel_size must be odd in 1..15, got %d", k + 1,
+                               b->kernel_size);
+        for (int j = 0; j < 2; j++)
+            if (b->dilations[j] < 1 || b->dilations[j] > 16)
+                return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: dilations must be in 1..16, got %d", k + 1,
+                                   b->dilations[j]);
+        if (b->spatial && relation_width(s, cin) < 1)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "block %d: input width %d gives relation width 0 (reduction %d)",
+                               k + 1, cin, s->rel_reduction);
+        cin = b->out_channels;
+    }
     if (s->num_joints < 1 || s->num_joints > CTRGCN_MAX_JOINTS)
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "num_joints must be in 1..%d, got %d", CTRGCN_MAX_JOINTS,
                            s->num_joints);
@@ -137,31 +233,26 @@ void graph_adjacency(const ctrgcn_spec *spec, float *A) {
     }
 }
 
-static int relation_width(int cin) { return (cin == 3 || cin == 9) ? 8 : cin / 8; }
-
 void block_layout_from_spec(const ctrgcn_spec *spec, block_layout *blocks) {
-    const int b = spec->base_channel;
-    const int variant = spec->variant;
-    const int light_layout = variant == CTRGCN_VARIANT_LIGHT || variant == CTRGCN_VARIANT_LIGHTV1;
-    const int fused = variant == CTRGCN_VARIANT_LIGHTV1 || variant == CTRGCN_VARIANT_LIGHTV2;
-    const int widths[CTRGCN_NUM_BLOCKS][3] = {
-        /* cin, cout, stride */
-        {spec->in_channels, b, 1}, {b, b, 1}, {b, b, 1}, {b, b, 1}, {b, 2 * b, 2},
-        {2 * b, 2 * b, 1}, {2 * b, 2 * b, 1}, {2 * b, 4 * b, 2}, {4 * b, 4 * b, 1}, {4 * b, 4 * b, 1}};
+    const int fused = spec->conv == CTRGCN_CONV_FUSED;
+    int cin = spec->in_channels;
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
+        const ctrgcn_block_spec *b = &spec->blocks[k];
         block_layout *L = &blocks[k];
         memset(L, 0, sizeof *L);
-        L->cin = widths[k][0];
-        L->cout = widths[k][1];
-        L->stride = widths[k][2];
+        L->cin = cin;
+        L->cout = b->out_channels;
+        L->stride = b->stride;
         L->fused = fused;
-        /* The light layout drops the spatial module of l2, l3, l5 and l8. */
-        L->has_gcn = !(light_layout && (k == 1 || k == 2 || k == 4 || k == 7));
+        L->kt = b->kernel_size;
+        L->dil[0] = b->dilations[0];
+        L->dil[1] = b->dilations[1];
+        L->has_gcn = b->spatial;
         if (L->has_gcn) {
             L->gcn_cin = L->cin;
-            L->gcn_cout = (variant == CTRGCN_VARIANT_LIGHTV2 && L->stride > 1) ? L->cin : L->cout;
-            L->R = relation_width(L->gcn_cin);
-            L->nrel = variant == CTRGCN_VARIANT_LIGHTV2 ? 1 : 3;
+            L->gcn_cout = b->gcn_width == CTRGCN_GCN_WIDTH_INPUT ? L->cin : L->cout;
+            L->R = relation_width(spec, L->gcn_cin);
+            L->nrel = spec->relation == CTRGCN_RELATION_SHARED ? 1 : 3;
             L->down = L->gcn_cin == L->gcn_cout ? 1 : 2;
             L->tcn_cin = L->gcn_cout;
         } else {
@@ -170,10 +261,9 @@ void block_layout_from_spec(const ctrgcn_spec *spec, block_layout *blocks) {
         L->tcn_cout = L->cout;
         L->B = L->cout / 4;
         L->last = fused ? L->cout - 3 * L->B : L->B;
-        if (k == 0)
-            L->residual = 0;
-        else
-            L->residual = (L->cin == L->cout && L->stride == 1) ? 1 : 2;
+        /* the first block has no residual, as the official model builds it */
+        L->residual = k == 0 ? 0 : (L->cin == L->cout && L->stride == 1) ? 1 : 2;
         L->residual_in_tcn = !L->has_gcn;
+        cin = L->cout;
     }
 }

@@ -126,7 +126,7 @@ static void add_tcn(table_builder *tb, const block_layout *L, block_refs *r, con
             }
             if (j < 2) {
                 snprintf(name, sizeof name, "%s.tcn1.branches.%d.3.conv", p, j);
-                r->tconv[j] = add_conv(tb, B, B, 5, 1, name);
+                r->tconv[j] = add_conv(tb, B, B, L->kt, 1, name);
                 snprintf(name, sizeof name, "%s.tcn1.branches.%d.3.bn", p, j);
                 r->tconv_bn[j] = add_bn(tb, B, INIT_NORMAL, 0, name);
             } else if (j == 2) {
@@ -141,7 +141,7 @@ static void add_tcn(table_builder *tb, const block_layout *L, block_refs *r, con
         r->pw_bn[0] = add_bn(tb, 3 * B, INIT_NORMAL, 0, name);
         for (int j = 0; j < 2; j++) {
             snprintf(name, sizeof name, "%s.tcn1.branches.%d.conv", p, j);
-            r->tconv[j] = add_conv(tb, B, B, 5, 0, name);
+            r->tconv[j] = add_conv(tb, B, B, L->kt, 0, name);
             snprintf(name, sizeof name, "%s.tcn1.branches.%d.bn", p, j);
             r->tconv_bn[j] = add_bn(tb, B, INIT_NORMAL, 0, name);
         }

@@ -29,26 +29,61 @@ typedef enum {
 /* The message of the last failure on this thread ("" when none). */
 const char *ctrgcn_last_error(void);
 
-/* ---- the model spec: variants are data ---------------------------------------------------- */
+/* ---- the model spec: variants are data ------------------------------------------------------
+ * A spec says everything the networks differ in: widths and strides per block, which blocks carry
+ * a spatial (CTR-GC) module, fused or separate convolutions, one shared relation or one per
+ * subset, the temporal kernel and dilations, the relation-width rule. The four presets are rows
+ * of one table (spec.c); a custom spec changes any field and validates. */
 typedef enum {
     CTRGCN_VARIANT_CTRGCN = 0,   /* the official network, base 64 */
     CTRGCN_VARIANT_LIGHT = 1,    /* the seed's light network: base 60, no spatial module in l2 l3 l5 l8 */
     CTRGCN_VARIANT_LIGHTV1 = 2,  /* PaddleVideo lightV1: base 72, light layout, fused convolutions */
     CTRGCN_VARIANT_LIGHTV2 = 3,  /* PaddleVideo lightV2: base 62, fused, shared relation */
-    CTRGCN_NUM_VARIANTS = 4
+    CTRGCN_NUM_VARIANTS = 4,
+    CTRGCN_VARIANT_CUSTOM = 4    /* a spec edited away from its preset */
 } ctrgcn_variant;
+
+typedef enum {
+    CTRGCN_CONV_SEPARATE = 0,    /* official layout: one conv per subset and branch, official names */
+    CTRGCN_CONV_FUSED = 1        /* PaddleVideo's fused projections and pointwise convs, its names */
+} ctrgcn_conv_kind;
+
+typedef enum {
+    CTRGCN_RELATION_PER_SUBSET = 0, /* three relations, one per graph subset */
+    CTRGCN_RELATION_SHARED = 1      /* one relation feeds all three subsets (lightV2) */
+} ctrgcn_relation_kind;
+
+typedef enum {
+    CTRGCN_GCN_WIDTH_OUTPUT = 0, /* the spatial module maps cin -> cout */
+    CTRGCN_GCN_WIDTH_INPUT = 1   /* it keeps cin; the temporal module widens (lightV2's stride-2 blocks) */
+} ctrgcn_gcn_width;
 
 #define CTRGCN_MAX_JOINTS 128
 #define CTRGCN_MAX_EDGES 512
 #define CTRGCN_NUM_BLOCKS 10
 
 typedef struct {
-    int variant;        /* ctrgcn_variant */
+    int out_channels;   /* cout; the input width is the previous block's cout (block 1: in_channels) */
+    int stride;         /* temporal stride: 1 or 2 */
+    int spatial;        /* 1: TCN_GCN_unit (CTR-GC spatial module), 0: TCN_unit (temporal only) */
+    int gcn_width;      /* ctrgcn_gcn_width */
+    int kernel_size;    /* temporal kernel (odd) of the two dilated branches */
+    int dilations[2];   /* their dilations */
+} ctrgcn_block_spec;
+
+typedef struct {
+    int variant;        /* ctrgcn_variant: the preset this spec is, or CUSTOM */
     int num_classes;
     int num_joints;     /* V */
     int num_person;     /* M */
     int in_channels;    /* C of the input: 3 (xyz) for the presets */
-    int base_channel;   /* b; the variant's preset width unless changed */
+    int base_channel;   /* b of the preset widths (b, 2b, 4b); ctrgcn_spec_set_base rescales */
+    int conv;           /* ctrgcn_conv_kind */
+    int relation;       /* ctrgcn_relation_kind */
+    /* relation width R of a spatial module with input width c: rel_small when c is 3 or 9 (raw
+     * coordinates), else c / rel_reduction (the official rule: 8 and 8) */
+    int rel_reduction, rel_small;
+    ctrgcn_block_spec blocks[CTRGCN_NUM_BLOCKS];
     int num_edges;      /* inward edges (i, j), 0-based joints */
     int edges[CTRGCN_MAX_EDGES][2];
 } ctrgcn_spec;
@@ -57,10 +92,14 @@ typedef struct {
  * "CTRGCN_lightV2"; graph: "ntu" (V=25) or "ucla" (V=20). */
 ctrgcn_status ctrgcn_spec_preset(ctrgcn_spec *spec, const char *variant, const char *graph,
                                  int num_classes, int num_person, int in_channels);
+/* Widths b, 2b, 4b of the preset pattern with a new base b. */
+ctrgcn_status ctrgcn_spec_set_base(ctrgcn_spec *spec, int base_channel);
 /* Replace the graph by a custom inward edge list; V becomes num_joints. */
 ctrgcn_status ctrgcn_spec_set_edges(ctrgcn_spec *spec, int num_joints, int num_edges,
                                     const int (*edges)[2]);
 ctrgcn_status ctrgcn_spec_validate(const ctrgcn_spec *spec);
+/* The preset a spec equals (CTRGCN_VARIANT_*), or CTRGCN_VARIANT_CUSTOM. */
+int ctrgcn_spec_match_preset(const ctrgcn_spec *spec);
 const char *ctrgcn_variant_name(int variant);
 int ctrgcn_variant_from_name(const char *name); /* -1 when unknown */
 
@@ -89,18 +128,9 @@ int ctrgcn_model_find_tensor(const ctrgcn_model *model, const char *name); /* -1
 ctrgcn_status ctrgcn_model_get_tensor(const ctrgcn_model *model, int index, float *dst);
 ctrgcn_status ctrgcn_model_set_tensor(ctrgcn_model *model, int index, const float *src);
 
-/* Threads used by forward (0 = all cores). */
-void ctrgcn_model_set_threads(ctrgcn_model *model, int threads);
+/* A counter that moves whenever the model's values change (sessions re-read them then). */
+uint64_t ctrgcn_model_version(const ctrgcn_model *model);
 
-/* Eval-mode forward. x: float32 [N, C, T, V, M] (C-contiguous), logits: [N, num_classes].
- * Memory is planned on the first call for each (N, T) and reused; nothing is allocated otherwise.
- * Rejects non-finite inputs. */
-ctrgcn_status ctrgcn_model_forward(ctrgcn_model *model, const float *x, int N, int T, float *logits);
-
-/* Like forward, also copying the output of block `block` (1..10) for every person:
- * act: [N*M, C_block, T_block, V]. act_size (floats) must be large enough. */
-ctrgcn_status ctrgcn_model_forward_probe(ctrgcn_model *model, const float *x, int N, int T,
-                                         float *logits, int block, float *act, size_t act_size);
 /* The shape of block `block`'s output for frames T: channels and frames. */
 ctrgcn_status ctrgcn_model_block_shape(const ctrgcn_model *model, int block, int T, int *channels,
                                        int *frames);
@@ -112,6 +142,7 @@ typedef struct {
     int gcn_cin, gcn_cout;  /* spatial module widths */
     int R, nrel;            /* relation width; relations computed (3, or 1 when shared) */
     int fused;              /* PaddleVideo fused convolutions */
+    int kernel_size, dilations[2]; /* the temporal branches */
     int down;               /* spatial down path: 1 identity, 2 conv + BN */
     int tcn_cin;            /* temporal module input width */
     int B, last;            /* temporal branch width, width of branch 3 */
@@ -120,40 +151,64 @@ typedef struct {
 } ctrgcn_block_info;
 ctrgcn_status ctrgcn_model_block_info(const ctrgcn_model *model, int block, ctrgcn_block_info *info);
 
-/* ---- training -------------------------------------------------------------------------------
- * Gradients live in a flat array laid out like the model's parameters: tensor i occupies
- * [offset_i, offset_i + numel_i) in table order (ctrgcn_model_tensor_offset), buffers get zeros. */
+/* The flat parameter array: tensor i occupies [offset_i, offset_i + numel_i) in table order
+ * (ctrgcn_model_tensor_offset); gradients and momentum use the same layout, buffers get zeros. */
 size_t ctrgcn_model_params_size(const ctrgcn_model *model);
 size_t ctrgcn_model_tensor_offset(const ctrgcn_model *model, int index);
-/* Bulk copies of the flat parameter array (params_size floats). */
 ctrgcn_status ctrgcn_model_get_params(const ctrgcn_model *model, float *dst);
 ctrgcn_status ctrgcn_model_set_params(ctrgcn_model *model, const float *src);
 
-/* Train-mode forward (BatchNorm on batch statistics) that keeps what backward needs. With
- * update_stats the running statistics move (momentum 0.1, unbiased variance). */
-ctrgcn_status ctrgcn_model_train_forward(ctrgcn_model *model, const float *x, int N, int T, float *logits,
-                                         int update_stats);
-/* Backward of the last train_forward: grads (params_size floats) are overwritten. */
-ctrgcn_status ctrgcn_model_train_backward(ctrgcn_model *model, const float *dlogits, float *grads);
+/* ---- execution sessions ----------------------------------------------------------------------
+ * A model holds weights only: nothing a forward or a training step does writes to it. A session
+ * owns the execution: the backend (by name: "cpu"; "" = cpu), its threads (0 = all cores), the
+ * folded eval weights, memory plans, and for training the parameters, gradients and momentum. A
+ * session borrows its model (free the sessions first); sessions over one model run concurrently,
+ * one session is used by one thread at a time. */
+typedef struct ctrgcn_session ctrgcn_session;
+ctrgcn_status ctrgcn_session_init(ctrgcn_session **out, const ctrgcn_model *model, const char *backend,
+                                  int threads);
+void ctrgcn_session_free(ctrgcn_session *session);
+const char *ctrgcn_session_backend(const ctrgcn_session *session);
+/* Fold the model's current weights if they changed since the last call (forward does it too). */
+ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *session);
 
-/* Mean softmax cross-entropy against soft targets [N, K] (rows summing to 1; label smoothing
- * and mixup are soft targets); dlogits = (softmax - target) / N when not NULL. */
+/* Eval forward. x: float32 [N, C, T, V, M] (C-contiguous), logits: [N, num_classes]. Memory is
+ * planned per (N, T) and reused. Rejects non-finite inputs. */
+ctrgcn_status ctrgcn_session_forward(ctrgcn_session *session, const float *x, int N, int T, float *logits);
+/* Also copying the output of block `block` (1..10) for every person: act [N*M, C_b, T_b, V]. */
+ctrgcn_status ctrgcn_session_forward_probe(ctrgcn_session *session, const float *x, int N, int T,
+                                           float *logits, int block, float *act, size_t act_size);
+
+/* Training. The session's parameters start as the model's (and are read again when the model's
+ * version moves); steps change the session's copy only, until write_params. */
+ctrgcn_status ctrgcn_session_set_sgd(ctrgcn_session *session, float momentum, float weight_decay, int nesterov);
+/* Train-mode forward (BatchNorm on batch statistics) keeping what backward needs; with
+ * update_stats the running statistics move (momentum 0.1, unbiased variance). logits may be NULL. */
+ctrgcn_status ctrgcn_session_train_forward(ctrgcn_session *session, const float *x, int N, int T,
+                                           float *logits, int update_stats);
+/* Mean softmax cross-entropy of the last train_forward against soft targets [N, K] (label
+ * smoothing and mixup are soft targets), plus extra_dlogits [N, K] when given (e.g. mutual
+ * learning), and the backward: gradients stay in the session. loss may be NULL. */
+ctrgcn_status ctrgcn_session_train_backward(ctrgcn_session *session, const float *targets,
+                                            const float *extra_dlogits, double *loss);
+/* SGD with momentum (Nesterov optional) and L2 weight decay on every learned tensor, as PyTorch's
+ * SGD and Paddle's Momentum apply them. */
+ctrgcn_status ctrgcn_session_sgd_step(ctrgcn_session *session, float lr);
+/* forward + loss + backward + SGD in one call. */
+ctrgcn_status ctrgcn_session_train_step(ctrgcn_session *session, const float *x, int N, int T,
+                                        const float *targets, float lr, float *logits, double *loss);
+/* The last backward's gradients in the flat parameter layout (params_size floats). */
+ctrgcn_status ctrgcn_session_gradients(ctrgcn_session *session, float *grads);
+/* Copy the trained parameters and running statistics into the session's model. */
+ctrgcn_status ctrgcn_session_write_params(ctrgcn_session *session, ctrgcn_model *model);
+/* Momentum buffer (flat layout) and step count, for checkpoints. */
+ctrgcn_status ctrgcn_session_get_velocity(ctrgcn_session *session, float *velocity, long *steps);
+ctrgcn_status ctrgcn_session_set_velocity(ctrgcn_session *session, const float *velocity, long steps);
+
+/* Mean softmax cross-entropy against soft targets [N, K]; dlogits = (softmax - target) / N
+ * when not NULL. */
 ctrgcn_status ctrgcn_softmax_xent(const float *logits, const float *targets, int N, int K, double *loss,
                                   float *dlogits);
-
-/* SGD with momentum (Nesterov optional) and L2 weight decay added to the gradient of every
- * learned tensor, as PyTorch's SGD and Paddle's Momentum apply them. */
-typedef struct ctrgcn_sgd ctrgcn_sgd;
-ctrgcn_status ctrgcn_sgd_init(ctrgcn_sgd **out, const ctrgcn_model *model, float momentum, float weight_decay,
-                              int nesterov);
-void ctrgcn_sgd_free(ctrgcn_sgd *opt);
-ctrgcn_status ctrgcn_sgd_step(ctrgcn_sgd *opt, ctrgcn_model *model, const float *grads, float lr);
-/* The same update with a caller-owned velocity (params_size floats); first_step starts it. */
-ctrgcn_status ctrgcn_sgd_update_raw(ctrgcn_model *model, const float *grads, float *velocity, float lr,
-                                    float momentum, float weight_decay, int nesterov, int first_step);
-/* The momentum buffer (params_size floats) and step count, for checkpoints. */
-ctrgcn_status ctrgcn_sgd_get_state(const ctrgcn_sgd *opt, float *velocity, long *steps);
-ctrgcn_status ctrgcn_sgd_set_state(ctrgcn_sgd *opt, const float *velocity, long steps);
 
 /* Per-iteration learning rate: linear warm-up from warmup_start to base over warmup_epochs, then
  * cosine decay to 0 at `epochs` (kind 0) or x gamma at each listed epoch (kind 1). */

@@ -79,10 +79,10 @@ static void pad_rows(float *dst, const float *src, int rows, int cols, int lds, 
 
 #define SMALL_V 32
 
-void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *base, const float *shift, int C, int T,
-                     int V, int nsub, int relu) {
+void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
+                          int c0, int c1, int T, int V, int nsub, int relu) {
     float Bp[SMALL_V * SMALL_V];
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
         const float sh = shift ? shift[c] : 0.0f;
         for (size_t e = 0; e < (size_t)T * V; e++) yc[e] = sh + (base ? base[(size_t)c * T * V + e] : 0.0f);
@@ -104,13 +104,16 @@ void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *b
     }
 }
 
-void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C, int T,
-                              int V, int nsub) {
+void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *base, const float *shift, int C, int T,
+                     int V, int nsub, int relu) {
+    ctrgc_aggregate_rows(y, val, AT, base, shift, C, 0, C, T, V, nsub, relu);
+}
+
+void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
+                                   int c0, int c1, int T, int V, int nsub, float *dyp) {
     float Bp[SMALL_V * SMALL_V];
-    /* dy of one channel, padded to [T][8*ceil(V/8)]; without memory the plain loop still works */
-    const int ld = ((V + 7) / 8) * 8;
-    float *dyp = V <= SMALL_V ? malloc(sizeof(float) * (size_t)T * ld) : NULL;
-    for (int c = 0; c < C; c++) {
+    if (V > SMALL_V) dyp = NULL; /* the plain loop needs no padded copy */
+    for (int c = c0; c < c1; c++) {
         const float *g = dy + (size_t)c * T * V;
         if (dyp) pad_rows(dyp, g, T, V, V, 0);
         for (int i = 0; i < nsub; i++) {
@@ -137,6 +140,12 @@ void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const fl
             }
         }
     }
+}
+
+void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C, int T,
+                              int V, int nsub) {
+    float *dyp = V <= SMALL_V ? malloc(sizeof(float) * (size_t)T * 32) : NULL;
+    ctrgc_aggregate_backward_rows(dval, dAT, dy, val, AT, C, 0, C, T, V, nsub, dyp);
     free(dyp);
 }
 

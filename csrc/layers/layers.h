@@ -67,6 +67,9 @@ void ctrgc_relation(float *relT, const float *q, const float *k, int R, int V);
  * shift may be NULL. */
 void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *base,
                      const float *shift, int C, int T, int V, int nsub, int relu);
+/* The same for channels [c0, c1) of C only (y, base: the whole person's rows). */
+void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
+                          int c0, int c1, int T, int V, int nsub, int relu);
 
 /* ---- backward (training) ------------------------------------------------------------------
  * Input gradients accumulate (+=) into dx; parameter gradients accumulate into dw / db. */
@@ -89,6 +92,9 @@ void maxpool_t_backward(float *dx, int ldx, const float *dy, int ldy, const int 
  * dAT[i][c][v][u]   = sum_t val[i*C+c][t][v] dy[c][t][u]           (written) */
 void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
                               int T, int V, int nsub);
+/* The same for channels [c0, c1); dyp: T*32 floats of scratch. */
+void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
+                                   int c0, int c1, int T, int V, int nsub, float *dyp);
 
 /* Relation backward: given drelT [R][V][V] and relT, dq[r][u] += sum_v g, dk[r][v] -= sum_u g with
  * g = drelT * (1 - relT^2). */

@@ -26,7 +26,18 @@ PyArrayObject *ctrgcn_py_float_array(PyObject *obj, int ndim, const char *what);
 /* Method tables of the parts of the module. */
 extern PyMethodDef ctrgcn_kernel_methods[];
 extern PyMethodDef ctrgcn_data_methods[];
+extern PyMethodDef ctrgcn_backend_op_methods[]; /* ops.c: backend ops for the backend-ops tests */
+extern PyTypeObject ctrgcn_SessionType;       /* session.c: an execution session over a Net */
 extern PyTypeObject ctrgcn_NetType;
+/* A Net owns one model handle (weights and spec). */
+typedef struct {
+    PyObject_HEAD
+    ctrgcn_model *model;
+} NetObject;
+/* The spec as a dict (every field, blocks as a list of dicts) and back. */
+PyObject *ctrgcn_spec_to_dict(const ctrgcn_spec *s);
+int ctrgcn_spec_from_dict(PyObject *dict, ctrgcn_spec *s);
+PyObject *ctrgcn_preset_spec(PyObject *self, PyObject *args);
 PyObject *ctrgcn_net_load(PyObject *self, PyObject *args);
 
 #endif

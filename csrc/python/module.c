@@ -54,6 +54,9 @@ PyArrayObject *ctrgcn_py_float_array(PyObject *obj, int ndim, const char *what) 
 
 static PyMethodDef module_methods[] = {
     {"load_file", ctrgcn_net_load, METH_VARARGS, "load_file(path) -> Net: read the project's model file."},
+    {"preset_spec", ctrgcn_preset_spec, METH_VARARGS,
+     "preset_spec(variant, graph, num_classes, num_person, in_channels) -> spec dict of a preset; "
+     "preset_spec() -> the list of preset names"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "ctrgcn._core",
@@ -72,7 +75,8 @@ PyMODINIT_FUNC PyInit__core(void) {
     import_array();
     PyObject *m = PyModule_Create(&core_module);
     if (!m) return NULL;
-    if (PyModule_AddFunctions(m, ctrgcn_kernel_methods) < 0 || PyModule_AddFunctions(m, ctrgcn_data_methods) < 0)
+    if (PyModule_AddFunctions(m, ctrgcn_kernel_methods) < 0 || PyModule_AddFunctions(m, ctrgcn_data_methods) < 0 ||
+        PyModule_AddFunctions(m, ctrgcn_backend_op_methods) < 0)
         goto fail;
     ctrgcn_Error = new_error(m, "Error", NULL, "Every failure ctrgcn reports.");
     if (!ctrgcn_Error) goto fail;
@@ -88,6 +92,9 @@ PyMODINIT_FUNC PyInit__core(void) {
     Py_DECREF(b3);
     if (!ctrgcn_InputError || !ctrgcn_FileError || !ctrgcn_ResourceError) goto fail;
     if (PyType_Ready(&ctrgcn_NetType) < 0 || PyModule_AddObjectRef(m, "Net", (PyObject *)&ctrgcn_NetType) < 0)
+        goto fail;
+    if (PyType_Ready(&ctrgcn_SessionType) < 0 ||
+        PyModule_AddObjectRef(m, "Session", (PyObject *)&ctrgcn_SessionType) < 0)
         goto fail;
     return m;
 fail:

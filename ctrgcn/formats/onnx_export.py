@@ -150,7 +150,7 @@ def _tcn(g, state, t, L, x):
     branches = []
     for i, (conv, bn) in enumerate(tconv):
         w, b = _bias_plus_shift(state, conv, bn)
-        branches.append(g.conv(chunks[i], w, b, stride=s, dilation=i + 1, hint=f"{t}_tconv{i}"))
+        branches.append(g.conv(chunks[i], w, b, stride=s, dilation=L["dilations"][i], hint=f"{t}_tconv{i}"))
     pooled = g.op("MaxPool", [chunks[2]], kernel_shape=[3, 1], strides=[s, 1], pads=[1, 0, 1, 0])
     ps, ph = bn_scale_shift(state, pool_bn)
     branches.append(g.affine(pooled, ps, ph, (B, 1, 1)))
@@ -173,7 +173,7 @@ def build(model, opset=17):
     if not 13 <= int(opset) <= 21:
         raise InputError(f"opset {opset}: this exporter writes opsets 13 to 21")
     g = _Graph(int(opset))
-    spec = model._net.spec()
+    spec = model.spec
     C, V, M, K = spec["in_channels"], spec["num_joints"], spec["num_person"], spec["num_classes"]
     state = fold_batchnorms(model.state_dict())
     # data_bn over channel m*V*C + v*C + c, per frame: x [N,C,T,V,M] -> [N,M,V,C,T]
@@ -184,13 +184,13 @@ def build(model, opset=17):
     T = g.op("Slice", [g.op("Shape", ["x"]), g.const(np.array([2])), g.const(np.array([3]))])
     shape = g.op("Concat", [g.const(np.array([-1, C])), T, g.const(np.array([V]))], axis=0)
     x = g.op("Reshape", [x, shape])                            # [N*M, C, T, V]
-    for k, L in enumerate(model._net.layout(), start=1):
+    for k, L in enumerate(model.block_layout(), start=1):
         p = f"l{k}"
         y = _gcn(g, state, p, L, x, V) if L["has_gcn"] else x
         y = _tcn(g, state, p + ".tcn1", L, y)
         res = _residual(g, state, p + (".tcn1.residual" if L["residual_in_tcn"] else ".residual"), L, x)
         x = g.op("Relu", [g.op("Add", [y, res]) if res is not None else y], hint=p)
-    width = model._net.layout()[-1]["cout"]
+    width = model.block_layout()[-1]["cout"]
     pooled = g.reduce_mean(x, [2, 3], keepdims=0)             # [N*M, 4b]
     pooled = g.op("Reshape", [pooled, g.const(np.array([-1, M, width]))])
     pooled = g.reduce_mean(pooled, [1], keepdims=0)           # [N, 4b]

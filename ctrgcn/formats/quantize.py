@@ -95,12 +95,9 @@ def save(model, path, dtype="float32"):
     store the BatchNorm-folded network (same function, fewer rounding steps)."""
     code = dtype_code(dtype)
     if code == 0:
-        model._net.save(str(path), 0)
+        model.write_file(path, 0)
         return
     from ctrgcn.model import Model
-    spec = model._net.spec()
-    folded = Model(spec["variant"], num_classes=spec["num_classes"], graph=spec["edges"],
-                   num_person=spec["num_person"], in_channels=spec["in_channels"],
-                   base_channel=spec["base_channel"], num_joints=spec["num_joints"])
+    folded = Model.from_spec(model.spec)
     folded.load_state_dict(fold_batchnorms(model.state_dict()))
-    folded._net.save(str(path), code)
+    folded.write_file(path, code)

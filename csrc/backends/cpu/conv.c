@@ -1,0 +1,293 @@
+/* CPU convolutions and pooling over a batch: the 1x1 convolution (stride over time), the
+ * temporal convolution as k GEMMs over time-shifted column windows, and the time max-pool.
+ * Work items are (person, part): rows or columns of one person when persons are fewer than
+ * threads. Parameter gradients are split by output rows, so no thread partials are summed. */
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+#include "layers/layers.h"
+
+static void add_bias_rows(float *y, int ldy, const float *b, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) y[(size_t)r * ldy + j] += b[r];
+}
+
+static void rowsum_add(float *db, const float *d, int ldd, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (int j = 0; j < cols; j++) s += d[(size_t)r * ldd + j];
+        db[r] += (float)s;
+    }
+}
+
+/* buf [ci][c1-c0] = columns [c0, c1) of x[:, ::s] (x rows of T*V, output columns of To*V). */
+static void subsample_cols(float *buf, const float *x, int ci, int T, int V, int s, int c0, int c1) {
+    const int w = c1 - c0;
+    for (int c = 0; c < ci; c++) {
+        const float *xr = x + (size_t)c * T * V;
+        float *d = buf + (size_t)c * w;
+        for (int col = c0; col < c1; col++) d[col - c0] = xr[(size_t)(col / V) * s * V + col % V];
+    }
+}
+
+void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
+                         const float *b, int n, int co, int ci, int T, int V, int stride, int accumulate) {
+    const int ToV = ((T - 1) / stride + 1) * V, TV = T * V;
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        if (c1 <= c0) continue;
+        float *yi = y + i * ldy + c0;
+        const float *src = x + i * ldx + c0;
+        int lds = TV;
+        if (stride > 1) {
+            float *buf = cpu_scratch(ctx, base + cpu_thread());
+            subsample_cols(buf, x + i * ldx, ci, T, V, stride, c0, c1);
+            src = buf;
+            lds = c1 - c0;
+        }
+        float beta = 1.0f;
+        if (!accumulate && b)
+            rows_fill(yi, ToV, b, co, c1 - c0);
+        else if (!accumulate)
+            beta = 0.0f;
+        else if (b)
+            add_bias_rows(yi, ToV, b, co, c1 - c0);
+        gemm(0, 0, co, c1 - c0, ci, W, ci, src, lds, beta, yi, ToV);
+    }
+}
+
+void cpu_conv1x1_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, float *db, const float *dy,
+                          size_t lddy, const float *x, size_t ldx, const float *W, int n, int co, int ci, int T, int V,
+                          int stride) {
+    const int ToV = ((T - 1) / stride + 1) * V, TV = T * V;
+    const int team = cpu_team(ctx), base = cpu_slot_base();
+    /* dW += dy x^T, db += rowsum(dy): each thread owns a band of output rows over all persons */
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int part = 0; part < team; part++) {
+        int r0, r1;
+        cpu_range(co, team, part, 4, &r0, &r1);
+        if (r1 <= r0) continue;
+        float *buf = cpu_scratch(ctx, base + cpu_thread());
+        for (int i = 0; i < n; i++) {
+            const float *xs = x + i * ldx, *d = dy + i * lddy + (size_t)r0 * ToV;
+            int lds = TV;
+            if (stride > 1) {
+                subsample_cols(buf, xs, ci, T, V, stride, 0, ToV);
+                xs = buf;
+                lds = ToV;
+            }
+            gemm(0, 1, r1 - r0, ci, ToV, d, ToV, xs, lds, 1.0f, dW + (size_t)r0 * ci, ci);
+            if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
+        }
+    }
+    if (!dx) return;
+    /* dx += W^T dy, by person and column block */
+    const int parts = cpu_parts(n, team);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        if (c1 <= c0) continue;
+        const float *d = dy + i * lddy + c0;
+        float *dxi = dx + i * lddx;
+        if (stride == 1) {
+            gemm(1, 0, ci, c1 - c0, co, W, ci, d, ToV, 1.0f, dxi + c0, TV);
+            continue;
+        }
+        float *buf = cpu_scratch(ctx, base + cpu_thread());
+        const int w = c1 - c0;
+        gemm(1, 0, ci, w, co, W, ci, d, ToV, 0.0f, buf, w);
+        for (int c = 0; c < ci; c++)
+            for (int col = c0; col < c1; col++)
+                dxi[(size_t)c * TV + (size_t)(col / V) * stride * V + col % V] += buf[(size_t)c * w + col - c0];
+    }
+}
+
+/* ---- temporal convolution ------------------------------------------------------------------ */
+typedef struct {
+    const float *x[8];
+    int len[8], ld[8];
+} phases;
+
+/* Phase p holds frames p, p+s, ...: tap j at output frame t reads frame s*t + o (o = j*d - pad),
+ * which is frame t + (o - p)/s of phase p = o mod s, a contiguous column window. */
+static void split_phases(phases *ph, const float *x, int ci, int T, int V, int s, float *buf) {
+    if (s == 1) {
+        ph->x[0] = x;
+        ph->len[0] = T;
+        ph->ld[0] = T * V;
+        return;
+    }
+    for (int p = 0; p < s; p++) {
+        const int len = T > p ? (T - p + s - 1) / s : 0;
+        for (int c = 0; c < ci; c++)
+            for (int t = 0; t < len; t++)
+                memcpy(buf + ((size_t)c * len + t) * V, x + ((size_t)c * T + (size_t)(p + t * s)) * V, sizeof(float) * V);
+        ph->x[p] = buf;
+        ph->len[p] = len;
+        ph->ld[p] = len * V;
+        buf += (size_t)ci * len * V;
+    }
+}
+
+/* The window of tap j: phase p, frame shift sh, output frames [t0, t1). 0 when empty. */
+static int tap_window(const phases *ph, int j, int dil, int pad, int s, int To, int *p, int *sh, int *t0, int *t1) {
+    const int o = j * dil - pad;
+    *p = ((o % s) + s) % s;
+    *sh = (o - *p) / s;
+    *t0 = *sh < 0 ? -*sh : 0;
+    *t1 = ph->len[*p] - *sh < To ? ph->len[*p] - *sh : To;
+    return *t1 > *t0;
+}
+
+void cpu_tconv_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
+                       const float *b, int n, int co, int ci, int T, int V, int k, int dil, int stride) {
+    const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V;
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int r0, r1;
+        cpu_range(co, parts, item % parts, 4, &r0, &r1);
+        if (r1 <= r0) continue;
+        float *yi = y + i * ldy + (size_t)r0 * ToV;
+        phases ph;
+        split_phases(&ph, x + i * ldx, ci, T, V, stride, cpu_scratch(ctx, base + cpu_thread()));
+        rows_fill(yi, ToV, b ? b + r0 : NULL, r1 - r0, ToV);
+        for (int j = 0; j < k; j++) {
+            int p, sh, t0, t1;
+            if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
+            gemm(0, 0, r1 - r0, (t1 - t0) * V, ci, W + ((size_t)j * co + r0) * ci, ci, ph.x[p] + (size_t)(t0 + sh) * V,
+                 ph.ld[p], 1.0f, yi + (size_t)t0 * V, ToV);
+        }
+    }
+}
+
+void cpu_tconv_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, float *db, const float *dy, size_t lddy,
+                        const float *x, size_t ldx, const float *W, int n, int co, int ci, int T, int V, int k,
+                        int dil, int stride) {
+    const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V, TV = T * V;
+    const int team = cpu_team(ctx), base = cpu_slot_base();
+    /* dW_j += dy_window x_window^T, db += rowsum(dy): a band of output rows per thread */
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int part = 0; part < team; part++) {
+        int r0, r1;
+        cpu_range(co, team, part, 4, &r0, &r1);
+        if (r1 <= r0) continue;
+        float *buf = cpu_scratch(ctx, base + cpu_thread());
+        for (int i = 0; i < n; i++) {
+            const float *d = dy + i * lddy + (size_t)r0 * ToV;
+            phases ph;
+            split_phases(&ph, x + i * ldx, ci, T, V, stride, buf);
+            for (int j = 0; j < k; j++) {
+                int p, sh, t0, t1;
+                if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
+                gemm(0, 1, r1 - r0, ci, (t1 - t0) * V, d + (size_t)t0 * V, ToV, ph.x[p] + (size_t)(t0 + sh) * V,
+                     ph.ld[p], 1.0f, dW + ((size_t)j * co + r0) * ci, ci);
+            }
+            if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
+        }
+    }
+    if (!dx) return;
+    /* dx_window += W_j^T dy_window, by person and band of input rows; phases of dx when s > 1 */
+    const int parts = cpu_parts(n, team);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int q0, q1;
+        cpu_range(ci, parts, item % parts, 4, &q0, &q1);
+        if (q1 <= q0) continue;
+        const int rows = q1 - q0;
+        float *dxi = dx + i * lddx + (size_t)q0 * TV;
+        const float *d = dy + i * lddy;
+        phases ph; /* geometry only: the windows of dx */
+        float *gbuf = cpu_scratch(ctx, base + cpu_thread());
+        float *gp[8];
+        if (stride == 1) {
+            ph.len[0] = T;
+            ph.ld[0] = TV;
+            gp[0] = dxi;
+        } else {
+            float *g = gbuf;
+            for (int p = 0; p < stride; p++) {
+                ph.len[p] = T > p ? (T - p + stride - 1) / stride : 0;
+                ph.ld[p] = ph.len[p] * V;
+                gp[p] = g;
+                memset(g, 0, sizeof(float) * (size_t)rows * ph.ld[p]);
+                g += (size_t)rows * ph.ld[p];
+            }
+        }
+        for (int j = 0; j < k; j++) {
+            int p, sh, t0, t1;
+            if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
+            gemm(1, 0, rows, (t1 - t0) * V, co, W + (size_t)j * co * ci + q0, ci, d + (size_t)t0 * V, ToV, 1.0f,
+                 gp[p] + (size_t)(t0 + sh) * V, ph.ld[p]);
+        }
+        if (stride > 1)
+            for (int p = 0; p < stride; p++)
+                for (int c = 0; c < rows; c++)
+                    for (int t = 0; t < ph.len[p]; t++) {
+                        float *o = dxi + (size_t)c * TV + (size_t)(p + t * stride) * V;
+                        const float *g = gp[p] + ((size_t)c * ph.len[p] + t) * V;
+                        for (int v = 0; v < V; v++) o[v] += g[v];
+                    }
+    }
+}
+
+/* ---- max-pool over time ---------------------------------------------------------------------- */
+void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int *argmax,
+                         const float *scale, const float *shift, int n, int C, int T, int V, int stride) {
+    const int To = (T - 1) / stride + 1, TV = T * V, ToV = To * V;
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        for (int c = c0; c < c1; c++) {
+            const float sc = scale ? scale[c] : 1.0f, sf = shift ? shift[c] : 0.0f;
+            const float *xr = x + i * ldx + (size_t)c * TV;
+            float *yr = y + i * ldy + (size_t)c * ToV;
+            int *ar = argmax ? argmax + ((size_t)i * C + c) * ToV : NULL;
+            for (int t = 0; t < To; t++) {
+                const int lo = t * stride - 1 < 0 ? 0 : t * stride - 1;
+                const int hi = t * stride + 1 < T - 1 ? t * stride + 1 : T - 1;
+                for (int v = 0; v < V; v++) {
+                    int best = lo;
+                    float m = xr[(size_t)lo * V + v];
+                    for (int tt = lo + 1; tt <= hi; tt++)
+                        if (xr[(size_t)tt * V + v] > m) { /* the first maximum wins, as in PyTorch */
+                            m = xr[(size_t)tt * V + v];
+                            best = tt;
+                        }
+                    yr[(size_t)t * V + v] = sc * m + sf;
+                    if (ar) ar[(size_t)t * V + v] = best;
+                }
+            }
+        }
+    }
+}
+
+void cpu_maxpool_backward(backend_ctx *ctx, float *dx, size_t lddx, const float *dy, size_t lddy, const int *argmax,
+                          int n, int C, int T, int V, int stride) {
+    const int To = (T - 1) / stride + 1, TV = T * V, ToV = To * V;
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        for (int c = c0; c < c1; c++) {
+            const float *g = dy + i * lddy + (size_t)c * ToV;
+            const int *ar = argmax + ((size_t)i * C + c) * ToV;
+            float *d = dx + i * lddx + (size_t)c * TV;
+            for (int t = 0; t < To; t++)
+                for (int v = 0; v < V; v++) d[(size_t)ar[(size_t)t * V + v] * V + v] += g[(size_t)t * V + v];
+        }
+    }
+}

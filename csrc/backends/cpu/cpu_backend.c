@@ -1,0 +1,118 @@
+/* The CPU backend: host memory, OpenMP threads, OpenBLAS for the GEMMs (single-threaded: the
+ * ops split their own work, which stays fast when another process holds a core), and the table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+#include "core/error.h"
+#include "layers/layers.h"
+
+static ctrgcn_status cpu_init(backend_ctx **out, int threads) {
+    backend_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+#ifdef _OPENMP
+    c->threads = threads > 0 ? threads : omp_get_num_procs();
+#else
+    c->threads = 1;
+    (void)threads;
+#endif
+    blas_set_threads(1);
+    *out = c;
+    return CTRGCN_OK;
+}
+
+static void cpu_release(backend_ctx *c) {
+    if (!c) return;
+    free(c->scratch);
+    free(c);
+}
+
+static ctrgcn_status cpu_reserve(backend_ctx *c, size_t floats) {
+    floats = (floats + 15) & ~(size_t)15;
+    if (c->scratch && c->scratch_per >= floats && c->slots == c->threads) return CTRGCN_OK;
+    free(c->scratch);
+    c->scratch = aligned_alloc(64, sizeof(float) * floats * (size_t)c->threads);
+    if (!c->scratch) {
+        c->scratch_per = 0;
+        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for %zu floats of scratch", floats * c->threads);
+    }
+    c->scratch_per = floats;
+    c->slots = c->threads;
+    return CTRGCN_OK;
+}
+
+static int cpu_lanes(backend_ctx *c, int chunks) { return chunks < c->threads ? chunks : c->threads; }
+
+static void cpu_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg) {
+    (void)c;
+    if (lanes <= 1) { /* one pass: the ops below may use every thread themselves */
+        for (int i = 0; i < chunks; i++) fn(arg, i, 0);
+        return;
+    }
+#pragma omp parallel for num_threads(lanes) schedule(dynamic, 1)
+    for (int i = 0; i < chunks; i++) fn(arg, i, cpu_thread());
+}
+
+static void *cpu_alloc(backend_ctx *c, size_t bytes) {
+    (void)c;
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
+static void cpu_free(backend_ctx *c, void *p) {
+    (void)c;
+    free(p);
+}
+static void cpu_copy(backend_ctx *c, void *dst, const void *src, size_t bytes) {
+    (void)c;
+    if (bytes) memcpy(dst, src, bytes);
+}
+static void cpu_zero(backend_ctx *c, void *p, size_t bytes) {
+    (void)c;
+    if (bytes) memset(p, 0, bytes);
+}
+static void cpu_sync(backend_ctx *c) { (void)c; }
+
+const ctrgcn_backend ctrgcn_cpu_backend = {
+    .name = "cpu",
+    .init = cpu_init,
+    .release = cpu_release,
+    .reserve = cpu_reserve,
+    .eval_chunk = 1,
+    .lanes = cpu_lanes,
+    .run_lanes = cpu_run_lanes,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .zero = cpu_zero,
+    .sync = cpu_sync,
+    .count_nonfinite = cpu_count_nonfinite,
+    .input_forward = cpu_input_forward,
+    .persons_forward = cpu_persons_forward,
+    .persons_backward = cpu_persons_backward,
+    .bn_forward = cpu_bn_forward,
+    .bn_backward = cpu_bn_backward,
+    .affine_forward = cpu_affine_forward,
+    .add_relu_forward = cpu_add_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .accumulate = cpu_accumulate,
+    .conv1x1_forward = cpu_conv1x1_forward,
+    .conv1x1_backward = cpu_conv1x1_backward,
+    .tconv_forward = cpu_tconv_forward,
+    .tconv_backward = cpu_tconv_backward,
+    .maxpool_forward = cpu_maxpool_forward,
+    .maxpool_backward = cpu_maxpool_backward,
+    .mean_time_forward = cpu_mean_time_forward,
+    .mean_time_backward = cpu_mean_time_backward,
+    .relation_forward = cpu_relation_forward,
+    .relation_backward = cpu_relation_backward,
+    .adjacency_forward = cpu_adjacency_forward,
+    .adjacency_backward = cpu_adjacency_backward,
+    .aggregate_forward = cpu_aggregate_forward,
+    .aggregate_backward = cpu_aggregate_backward,
+    .pool_forward = cpu_pool_forward,
+    .pool_backward = cpu_pool_backward,
+    .linear_forward = cpu_linear_forward,
+    .linear_backward = cpu_linear_backward,
+    .xent_forward = cpu_xent_forward,
+    .sgd_update = cpu_sgd_update,
+};

@@ -1,0 +1,175 @@
+/* CPU ops of the channel-wise topology refinement (CTR-GC): time mean, relation, refined
+ * adjacency and the per-channel aggregation, over a batch. */
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+#include "layers/layers.h"
+
+void cpu_mean_time_forward(backend_ctx *ctx, float *y, const float *x, size_t ldx, int n, int C, int T, int V) {
+    const int team = cpu_team(ctx);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int i = 0; i < n; i++) mean_time(y + (size_t)i * C * V, x + i * ldx, C, T, V);
+}
+
+void cpu_mean_time_backward(backend_ctx *ctx, float *dx, size_t lddx, const float *dy, int n, int C, int T, int V) {
+    const int team = cpu_team(ctx);
+    const float inv = 1.0f / (float)T;
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            const float *g = dy + ((size_t)i * C + c) * V;
+            float *d = dx + i * lddx + (size_t)c * T * V;
+            for (int t = 0; t < T; t++)
+                for (int v = 0; v < V; v++) d[(size_t)t * V + v] += g[v] * inv;
+        }
+}
+
+void cpu_relation_forward(backend_ctx *ctx, float *rel, const float *qk, int n, int nrel, int R, int V) {
+    const int team = cpu_team(ctx), nq = nrel * R;
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < nrel; j++) {
+            const float *q = qk + (size_t)i * 2 * nq * V;
+            ctrgc_relation(rel + ((size_t)i * nq + (size_t)j * R) * V * V, q + (size_t)j * R * V,
+                           q + (size_t)(nq + j * R) * V, R, V);
+        }
+}
+
+void cpu_relation_backward(backend_ctx *ctx, float *dqk, const float *drel, const float *rel, int n, int nrel, int R,
+                           int V) {
+    const int team = cpu_team(ctx), nq = nrel * R;
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int i = 0; i < n; i++) {
+        float *dq = dqk + (size_t)i * 2 * nq * V;
+        memset(dq, 0, sizeof(float) * 2 * nq * V);
+        for (int j = 0; j < nrel; j++) {
+            const size_t off = ((size_t)i * nq + (size_t)j * R) * V * V;
+            ctrgc_relation_backward(dq + (size_t)j * R * V, dq + (size_t)(nq + j * R) * V, drel + off, rel + off, R, V);
+        }
+    }
+}
+
+/* Rows [lo, hi) of subset j within [r0, r1): 0 when they do not meet. */
+static int subset_rows(int j, int C, int r0, int r1, int *lo, int *hi) {
+    *lo = r0 > j * C ? r0 : j * C;
+    *hi = r1 < (j + 1) * C ? r1 : (j + 1) * C;
+    return *hi > *lo;
+}
+
+void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float *rel, const float *W4, const float *b4,
+                           const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
+    const int VV = V * V, team = cpu_team(ctx), parts = cpu_parts(n, team);
+    const float a = *alpha;
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int r0, r1;
+        cpu_range(3 * C, parts, item % parts, 4, &r0, &r1);
+        float *P = pre + (size_t)i * 3 * C * VV, *A = AT + (size_t)i * 3 * C * VV;
+        const float *rl = rel + (size_t)i * nrel * R * VV;
+        for (int j = 0; j < 3; j++) {
+            int lo, hi;
+            if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
+            rows_fill(P + (size_t)lo * VV, VV, b4 + lo, hi - lo, VV);
+            gemm(0, 0, hi - lo, VV, R, W4 + (size_t)lo * R, R, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV, 1.0f,
+                 P + (size_t)lo * VV, VV);
+            const float *PAj = PA + (size_t)j * VV;
+            for (int row = lo; row < hi; row++)
+                for (int v = 0; v < V; v++)
+                    for (int u = 0; u < V; u++)
+                        A[(size_t)row * VV + v * V + u] = a * P[(size_t)row * VV + v * V + u] + PAj[u * V + v];
+        }
+    }
+}
+
+void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db4, float *dalpha, float *dPA,
+                            float *dAT, const float *pre, const float *rel, const float *W4, const float *alpha, int n,
+                            int nrel, int C, int R, int V) {
+    const int VV = V * V, team = cpu_team(ctx), base = cpu_slot_base();
+    const float a = *alpha;
+    double da = 0.0;
+    /* dPA (thread partials in scratch), dalpha, then dAT becomes d(pre) = alpha * dAT */
+    for (int s = 0; s < team; s++) memset(cpu_scratch(ctx, base + s), 0, sizeof(float) * 3 * VV);
+#pragma omp parallel for num_threads(team) schedule(static) reduction(+ : da)
+    for (int i = 0; i < n; i++) {
+        float *part = cpu_scratch(ctx, base + cpu_thread());
+        float *g = dAT + (size_t)i * 3 * C * VV;
+        const float *P = pre + (size_t)i * 3 * C * VV;
+        for (int row = 0; row < 3 * C; row++) {
+            float *pj = part + (size_t)(row / C) * VV;
+            float *gr = g + (size_t)row * VV;
+            const float *pr = P + (size_t)row * VV;
+            for (int v = 0; v < V; v++)
+                for (int u = 0; u < V; u++) {
+                    pj[u * V + v] += gr[v * V + u];
+                    da += (double)gr[v * V + u] * pr[v * V + u];
+                }
+            for (int e = 0; e < VV; e++) gr[e] *= a;
+        }
+    }
+    for (int s = 0; s < team; s++) {
+        const float *part = cpu_scratch(ctx, base + s);
+        for (int e = 0; e < 3 * VV; e++) dPA[e] += part[e];
+    }
+    *dalpha += (float)da;
+    /* dW4 += dpre rel^T, db4 += rowsum(dpre): bands of rows over all persons */
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int part = 0; part < team; part++) {
+        int r0, r1;
+        cpu_range(3 * C, team, part, 4, &r0, &r1);
+        for (int i = 0; i < n; i++) {
+            const float *g = dAT + (size_t)i * 3 * C * VV, *rl = rel + (size_t)i * nrel * R * VV;
+            for (int j = 0; j < 3; j++) {
+                int lo, hi;
+                if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
+                gemm(0, 1, hi - lo, R, VV, g + (size_t)lo * VV, VV, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV,
+                     1.0f, dW4 + (size_t)lo * R, R);
+                for (int row = lo; row < hi; row++) {
+                    double s = 0.0;
+                    for (int e = 0; e < VV; e++) s += g[(size_t)row * VV + e];
+                    db4[row] += (float)s;
+                }
+            }
+        }
+    }
+    /* drel = W4^T dpre per person */
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *g = dAT + (size_t)i * 3 * C * VV;
+        float *dr = drel + (size_t)i * nrel * R * VV;
+        if (nrel == 1) {
+            gemm(1, 0, R, VV, 3 * C, W4, R, g, VV, 0.0f, dr, VV);
+        } else {
+            for (int j = 0; j < 3; j++)
+                gemm(1, 0, R, VV, C, W4 + (size_t)j * C * R, R, g + (size_t)j * C * VV, VV, 0.0f,
+                     dr + (size_t)j * R * VV, VV);
+        }
+    }
+}
+
+void cpu_aggregate_forward(backend_ctx *ctx, float *y, size_t ldy, const float *val, size_t ldval, const float *AT,
+                           const float *base, size_t ldbase, const float *shift, int relu, int n, int C, int T, int V) {
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        ctrgc_aggregate_rows(y + i * ldy, val + i * ldval, AT + (size_t)i * 3 * C * V * V,
+                             base ? base + i * ldbase : NULL, shift, C, c0, c1, T, V, 3, relu);
+    }
+}
+
+void cpu_aggregate_backward(backend_ctx *ctx, float *dval, size_t lddval, float *dAT, const float *dy, size_t lddy,
+                            const float *val, size_t ldval, const float *AT, int n, int C, int T, int V) {
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int item = 0; item < n * parts; item++) {
+        const int i = item / parts;
+        int c0, c1;
+        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        ctrgc_aggregate_backward_rows(dval + i * lddval, dAT + (size_t)i * 3 * C * V * V, dy + i * lddy,
+                                      val + i * ldval, AT + (size_t)i * 3 * C * V * V, C, c0, c1, T, V, 3,
+                                      cpu_scratch(ctx, base + cpu_thread()));
+    }
+}

@@ -1,0 +1,157 @@
+"""The training loop: epochs of C training steps, evaluation, logs, checkpoints, exact resume."""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ctrgcn import _core
+from ctrgcn.model import Model
+from ctrgcn.training.config import load_config, lr_at, merged_config
+from ctrgcn.training.data import batches, make_datasets
+from ctrgcn.training.losses import kl_toward, mixup, soft_targets
+
+
+def evaluate(model, ds, batch_size=64):
+    """Top-1 accuracy and mean loss over a dataset, in eval mode."""
+    correct, total, loss_sum = 0, 0, 0.0
+    for x, y in batches(ds, batch_size, shuffle=False, seed=0, drop_last=False):
+        logits = model(x)
+        loss, _ = _core.softmax_xent(logits, soft_targets(y, model.num_classes))
+        correct += int((logits.argmax(1) == y).sum())
+        total += len(y)
+        loss_sum += loss * len(y)
+    return correct / max(total, 1), loss_sum / max(total, 1)
+
+
+class Progress:
+    def __init__(self, total, prefix, enabled):
+        self.total, self.prefix, self.enabled, self.t0 = total, prefix, enabled, time.time()
+
+    def update(self, done, extra=""):
+        if not self.enabled:
+            return
+        frac = done / max(self.total, 1)
+        bar = "#" * int(30 * frac)
+        rate = done / max(time.time() - self.t0, 1e-9)
+        sys.stderr.write(f"\r{self.prefix} [{bar:<30}] {done}/{self.total} {rate:.2f} it/s {extra}   ")
+        sys.stderr.flush()
+        if done >= self.total:
+            sys.stderr.write("\n")
+
+
+def _save_checkpoint(path, state):
+    """np.savez to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **state)
+    os.replace(tmp, path)
+
+
+def train(config=None, resume=False, stop_after=None, **overrides):
+    """Train a model as the config says (a dict, or a path to a YAML / JSON file; keyword
+    arguments override it). Writes into work_dir: ``log.jsonl`` (one JSON object per logged step
+    and per epoch), ``checkpoint.npz`` (every epoch, atomically), ``best.ctrgcn`` and
+    ``last.ctrgcn``. ``resume=True`` continues from the checkpoint exactly. Returns a dict with
+    the history and the trained model(s). ``stop_after`` ends the run after that many epochs of
+    this call, as an interruption would (the checkpoint is written)."""
+    cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config or {})
+    cfg.update(overrides)
+    cfg = merged_config(cfg)
+    work = cfg["work_dir"]
+    os.makedirs(work, exist_ok=True)
+    K = int(cfg["num_classes"])
+    names = ["a", "b"] if cfg["dml"] else ["a"]
+    models = [Model(cfg["variant"], num_classes=K, graph=cfg["graph"], num_person=int(cfg["num_person"]),
+                    in_channels=int(cfg["in_channels"]), seed=int(cfg["seed"]) + 7919 * i)
+              for i in range(len(names))]
+    trainers = [m.trainer(float(cfg["momentum"]), float(cfg["weight_decay"]), bool(cfg["nesterov"]),
+                          int(cfg["threads"])) for m in models]
+    start_epoch, iteration, best_acc, history = 0, 0, -1.0, []
+    ckpt_path = os.path.join(work, "checkpoint.npz")
+    log_path = os.path.join(work, "log.jsonl")
+    if resume and os.path.exists(ckpt_path):
+        with np.load(ckpt_path, allow_pickle=False) as ck:
+            saved = json.loads(str(ck["meta"]))
+            for i, m in enumerate(models):
+                m.set_flat_params(ck[f"params_{names[i]}"])
+                trainers[i].set_velocity(ck[f"velocity_{names[i]}"], saved["iteration"])
+        start_epoch, iteration, best_acc, history = (saved["epoch"] + 1, saved["iteration"], saved["best_acc"],
+                                                     saved["history"])
+        # the log keeps only what the checkpoint covers: a crash mid-epoch leaves lines to drop
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                kept = [ln for ln in f if json.loads(ln).get("epoch", 0) < start_epoch]
+            with open(log_path, "w") as f:
+                f.writelines(kept)
+    elif os.path.exists(log_path):
+        os.remove(log_path)
+    log = open(log_path, "a")
+    try:
+        train_ds, val_ds = make_datasets(cfg)
+        loader = batches(train_ds, int(cfg["batch_size"]), shuffle=True, seed=int(cfg["seed"]), drop_last=True)
+        for epoch in range(start_epoch, int(cfg["epochs"])):
+            loader.epoch = epoch  # order and augmentation of this epoch
+            iters = len(loader)
+            if cfg["max_iters_per_epoch"]:
+                iters = min(iters, int(cfg["max_iters_per_epoch"]))
+            rng = np.random.default_rng([int(cfg["seed"]), epoch, 12345])
+            bar = Progress(iters, f"epoch {epoch + 1}/{cfg['epochs']}", cfg["progress"])
+            t0, losses, correct, seen = time.time(), [], 0, 0
+            for step, (x, y) in enumerate(loader):
+                if step >= iters:
+                    break
+                lr = lr_at(cfg["lr"], cfg["epochs"], iters, iteration)
+                if cfg["mixup_alpha"]:
+                    x, targets = mixup(x, y, K, float(cfg["mixup_alpha"]), float(cfg["label_smoothing"]), rng)
+                else:
+                    targets = soft_targets(y, K, float(cfg["label_smoothing"]))
+                logits = [t.forward(x) for t in trainers]
+                step_loss = []
+                for i, t in enumerate(trainers):
+                    extra, kl = None, 0.0
+                    if len(trainers) == 2:  # each pulled toward the other's (fixed) prediction
+                        kl, extra = kl_toward(logits[i], logits[1 - i], float(cfg["dml_temperature"]))
+                    loss = t.backward(targets, extra) + kl
+                    t.sgd_step(lr)
+                    step_loss.append(loss)
+                losses.append(step_loss[0])
+                correct += int((logits[0].argmax(1) == y).sum())
+                seen += len(y)
+                iteration += 1
+                if step % int(cfg["log_every"]) == 0:
+                    log.write(json.dumps({"epoch": epoch, "iter": iteration, "lr": lr, "loss": step_loss}) + "\n")
+                    log.flush()  # line by line: a killed run keeps its progress
+                bar.update(step + 1, f"loss {np.mean(losses[-20:]):.4f} lr {lr:.4f}")
+            train_time = time.time() - t0
+            for t in trainers:  # the models evaluate, save and checkpoint the trained weights
+                t.sync()
+            record = {"epoch": epoch, "iter": iteration, "train_loss": float(np.mean(losses)),
+                      "train_acc": correct / max(seen, 1), "train_samples_per_s": seen / train_time,
+                      "train_seconds": train_time}
+            for i, m in enumerate(models):
+                acc, vloss = evaluate(m, val_ds, int(cfg["test_batch_size"]))
+                record[f"val_acc{'' if i == 0 else '_' + names[i]}"] = acc
+                record[f"val_loss{'' if i == 0 else '_' + names[i]}"] = vloss
+            history.append(record)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if cfg["progress"]:
+                print(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_acc']:.4f} | "
+                      f"val acc {record['val_acc']:.4f} loss {record['val_loss']:.4f} | "
+                      f"{record['train_samples_per_s']:.1f} samples/s", file=sys.stderr, flush=True)
+            models[0].save(os.path.join(work, "last.ctrgcn"))
+            if record["val_acc"] > best_acc:
+                best_acc = record["val_acc"]
+                models[0].save(os.path.join(work, "best.ctrgcn"))
+            state = {"meta": json.dumps({"epoch": epoch, "iteration": iteration, "best_acc": best_acc,
+                                         "history": history, "config": cfg})}
+            for i, m in enumerate(models):
+                state[f"params_{names[i]}"] = m.flat_params()
+                state[f"velocity_{names[i]}"] = trainers[i].velocity()[0]
+            _save_checkpoint(ckpt_path, state)
+            if stop_after is not None and epoch + 1 - start_epoch >= int(stop_after):
+                break
+    finally:
+        log.close()
+    return {"history": history, "models": models, "best_acc": best_acc, "work_dir": work}

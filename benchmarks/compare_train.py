@@ -20,12 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _log import append_log  # noqa: E402
 
 
-def ours_step(model, velocity):
-    def step(x, y, first):
-        logits = model._net.train_forward(x, True)
-        loss, d = _core.softmax_xent(logits, soft_targets(y, model.num_classes))
-        model._net.sgd_step(model._net.train_backward(d), velocity, 0.01, 0.9, 1e-4, True, first)
-        return loss
+def ours_step(model, threads):
+    trainer = model.trainer(momentum=0.9, weight_decay=1e-4, nesterov=True, threads=threads)
+
+    def step(x, y, first):  # forward, loss, backward and SGD in one C call sequence
+        return trainer.step(x, soft_targets(y, model.num_classes), 0.01)[0]
     return step
 
 
@@ -78,8 +77,7 @@ def main():
             step, name = torch_step(model, args.threads)  # built first: it copies the initial weights
         except ImportError as exc:
             step, name = None, f"torch unavailable ({exc})"
-        velocity = np.zeros(model._net.params().size, np.float32)
-        t_ours, l_ours = timed(ours_step(model, velocity), x, y, args.iters)
+        t_ours, l_ours = timed(ours_step(model, args.threads), x, y, args.iters)
         row = f"{variant:<16} ctrgcn {args.batch / t_ours:7.1f} samples/s ({t_ours * 1e3:7.1f} ms/step)"
         if step:
             t_torch, l_torch = timed(step, x, y, args.iters)

@@ -245,6 +245,10 @@ class Model:
     def offsets(self):
         return self._net.offsets()
 
+    def tensor_table(self):
+        """[(name, shape, is_buffer, offset in the flat layout)] in table order."""
+        return [(n, s, b, o) for (n, s, b), o in zip(self._net.tensors(), self._net.offsets())]
+
     def split_flat(self, flat, learned_only=True):
         """A flat array -> dict name -> array (copies), learned tensors only by default."""
         out = {}

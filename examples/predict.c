@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
     }
     const int N = atoi(argv[3]), T = atoi(argv[4]);
     ctrgcn_model *model = NULL;
+    ctrgcn_session *session = NULL;
     if (ctrgcn_model_load(&model, argv[1]) != CTRGCN_OK) {
         fprintf(stderr, "error: %s\n", ctrgcn_last_error());
         return 1;
@@ -35,7 +36,9 @@ int main(int argc, char **argv) {
                 spec->in_channels, T, spec->num_joints, spec->num_person, argv[2]);
         goto done;
     }
-    if (ctrgcn_model_forward(model, x, N, T, logits) != CTRGCN_OK) {
+    /* the model holds the weights; a session runs them (backend "cpu", all cores) */
+    if (ctrgcn_session_init(&session, model, "cpu", 0) != CTRGCN_OK ||
+        ctrgcn_session_forward(session, x, N, T, logits) != CTRGCN_OK) {
         fprintf(stderr, "error: %s\n", ctrgcn_last_error());
         goto done;
     }
@@ -51,6 +54,7 @@ done:
     if (f) fclose(f);
     free(x);
     free(logits);
+    ctrgcn_session_free(session); /* sessions go before their model */
     ctrgcn_model_free(model);
     return status;
 }

@@ -18,7 +18,9 @@ def test_c_program_predicts_what_python_predicts(tmp_path):
         pytest.skip("no C compiler")
     sob = pytest.importorskip("scipy_openblas32")
     exe = tmp_path / "predict"
-    sources = sorted(glob.glob(str(ROOT / "csrc" / "core" / "*.c")) + glob.glob(str(ROOT / "csrc" / "layers" / "*.c")))
+    sources = sorted(glob.glob(str(ROOT / "csrc" / "core" / "*.c")) + glob.glob(str(ROOT / "csrc" / "layers" / "*.c"))
+                     + glob.glob(str(ROOT / "csrc" / "backends" / "*.c"))
+                     + glob.glob(str(ROOT / "csrc" / "backends" / "cpu" / "*.c")))
     build = subprocess.run([cc, "-std=c11", "-O2", "-fopenmp", "-D_GNU_SOURCE", "-DCTRGCN_BLAS_SCIPY=1",
                             f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc'}", f"-I{sob.get_include_dir()}",
                             *sources, str(ROOT / "examples" / "predict.c"), f"-L{sob.get_lib_dir()}",

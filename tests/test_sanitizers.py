@@ -22,6 +22,8 @@ def test_core_under_sanitizers(tmp_path):
     except ImportError:
         pytest.skip("scipy-openblas32 not installed")
     sources = sorted(glob.glob(str(ROOT / "csrc" / "core" / "*.c")) + glob.glob(str(ROOT / "csrc" / "layers" / "*.c"))
+                     + glob.glob(str(ROOT / "csrc" / "backends" / "*.c"))
+                     + glob.glob(str(ROOT / "csrc" / "backends" / "cpu" / "*.c"))
                      + glob.glob(str(ROOT / "csrc" / "data" / "*.c")))
     exe = tmp_path / "driver"
     cmd = [cc, "-std=c11", "-O1", "-g", "-fopenmp", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",

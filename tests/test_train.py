@@ -6,7 +6,7 @@ import pytest
 
 import ctrgcn
 from ctrgcn import _core
-from ctrgcn.training import kl_toward, lr_at, mixup, soft_targets, split_flat
+from ctrgcn.training import kl_toward, lr_at, mixup, soft_targets
 
 RNG = np.random.default_rng(7)
 
@@ -154,16 +154,17 @@ def test_whole_model_gradient_matches_finite_differences(golden):
     x, y = np.asarray(ref["x"], np.float32), ref["y"]
     t = soft_targets(y, m.num_classes)
     _, grads = m.gradients(x, y)
-    p0 = m._net.params().astype(np.float64)
-    table = list(zip(m._net.tensors(), m._net.offsets()))
+    p0 = m.flat_params().astype(np.float64)
+    table = [((n, s, b), o) for n, s, b, o in m.tensor_table()]
     flat = np.zeros_like(p0)
+    tr = m.trainer()
     for (name, shape, _), off in table:
         if name in grads:
             flat[off:off + int(np.prod(shape))] = grads[name].ravel()
 
     def f(p):
-        m._net.set_params(p.astype(np.float32))
-        return _core.softmax_xent(m._net.train_forward(x, False), t)[0]
+        m.set_flat_params(p.astype(np.float32))  # the trainer reads the changed model again
+        return _core.softmax_xent(tr.forward(x, False), t)[0]
     rng = np.random.default_rng(0)
     for group in ("data_bn", "l1.", "l5.", "l10.", "fc"):
         u = np.zeros_like(p0)
@@ -173,7 +174,7 @@ def test_whole_model_gradient_matches_finite_differences(golden):
         u /= np.linalg.norm(u)
         num, ana = fd_directional(f, p0, u, 1e-3), float(flat @ u)
         assert abs(num - ana) <= 0.1 * abs(ana) + 1e-3, (group, num, ana)
-    m._net.set_params(p0.astype(np.float32))
+    m.set_flat_params(p0.astype(np.float32))
 
 
 @pytest.mark.parametrize("variant", ctrgcn.VARIANTS)
@@ -223,7 +224,7 @@ def test_gradients_match_golden(golden, weights, train):
     scores = {k: np.abs(grads[k] - r).max() / max(np.abs(r).max(), 1e-2 * G) for k, r in refs.items()}
     worst = max(scores, key=scores.get)
     assert scores[worst] < 0.05, (worst, scores[worst])
-    logits = m._net.train_forward(np.asarray(ref["x"], np.float32), False)
+    logits = m.trainer().forward(np.asarray(ref["x"], np.float32), False)
     assert np.abs(logits - ref["logits"]).max() <= 5e-6 * np.abs(ref["logits"]).max()
     after = m.state_dict()  # gradients() leaves the model as it was
     assert all(np.array_equal(before[k], after[k]) for k in before)
@@ -233,7 +234,9 @@ def test_gradients_match_golden(golden, weights, train):
 def test_running_statistics_move_as_pytorch_moves_them(golden, weights, train):
     m = ctrgcn.load(golden(weights))
     ref = np.load(golden(train))
-    m._net.train_forward(np.asarray(ref["x"], np.float32), True)
+    tr = m.trainer()
+    tr.forward(np.asarray(ref["x"], np.float32), True)
+    tr.sync()
     state = m.state_dict()
     for key in ref.files:
         for prefix, suffix in (("run_mean.", ".running_mean"), ("run_var.", ".running_var")):
@@ -244,23 +247,36 @@ def test_running_statistics_move_as_pytorch_moves_them(golden, weights, train):
 
 # ---- optimiser and schedules --------------------------------------------------------------------
 @pytest.mark.parametrize("nesterov", [True, False])
-def test_sgd_matches_the_pytorch_update_rule(nesterov):
+def test_sgd_in_the_session_matches_the_pytorch_update_rule(nesterov):
+    """Three C training steps (forward, loss, backward, weight decay, SGD in the session) against the
+    PyTorch SGD rule applied in NumPy to the gradients the session reports at each step."""
     m = tiny_model("CTRGCN_lightV2")
-    p = m._net.params().astype(np.float64)
+    table = m.tensor_table()
+    p = m.flat_params().astype(np.float64)
     buf = np.zeros(p.size, bool)
-    for (name, shape, is_buf), off in zip(m._net.tensors(), m._net.offsets()):
+    for name, shape, is_buf, off in table:
         buf[off:off + int(np.prod(shape))] = is_buf
-    vel = np.zeros(p.size, np.float32)
+    tr = m.trainer(momentum=0.9, weight_decay=1e-3, nesterov=nesterov)
+    x, t = rand(2, 3, 4, 5, 2), soft_targets([0, 3], m.num_classes, 0.1)
     v_ref = np.zeros_like(p)
     for step in range(3):
-        g = RNG.standard_normal(p.size).astype(np.float32)
-        g[buf] = 0
-        m._net.sgd_step(g, vel, 0.05, 0.9, 1e-3, nesterov, step == 0)
+        tr.forward(x, update_stats=False)
+        tr.backward(t)
+        g = np.zeros_like(p)
+        for name, arr in tr.gradients().items():
+            off = next(o for n, _, _, o in table if n == name)
+            g[off:off + arr.size] = arr.ravel()
+        tr.sgd_step(0.05)
         d = g + 1e-3 * p
         v_ref = d if step == 0 else 0.9 * v_ref + d
         upd = d + 0.9 * v_ref if nesterov else v_ref
         p = np.where(buf, p, p - 0.05 * upd)
-    assert np.abs(m._net.params() - p).max() < 1e-5
+    before = m.flat_params()
+    tr.sync()
+    assert not np.array_equal(before, m.flat_params())  # the model changes on sync only
+    assert np.abs(m.flat_params() - p).max() < 1e-5
+    vel, steps = tr.velocity()
+    assert steps == 3 and np.abs(vel - np.where(buf, 0, v_ref)).max() < 1e-4
 
 
 def test_schedules():
@@ -282,20 +298,31 @@ def test_schedules():
 # ---- bad input ------------------------------------------------------------------------------------
 def test_training_bad_input_raises_clear_errors():
     m = tiny_model("CTRGCN")
+    tr = m.trainer()
     with pytest.raises(ctrgcn.Error, match="train_forward first"):
-        m._net.train_backward(np.zeros((2, 4), np.float32))
+        tr.backward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ctrgcn.Error, match="train_backward first"):
+        tr.sgd_step(0.1)
     x = rand(2, 3, 4, 5, 2)
     x[0, 0, 0, 0, 0] = np.nan
     with pytest.raises(ctrgcn.InputError, match="non-finite"):
         m.gradients(x, [0, 1])
+    with pytest.raises(ctrgcn.InputError, match="non-finite"):
+        tr.forward(x)
     with pytest.raises(ctrgcn.InputError, match="class indices"):
         m.gradients(rand(2, 3, 4, 5, 2), [0, 9])
     with pytest.raises(ctrgcn.InputError, match="one value per channel"):
-        ctrgcn.Model("CTRGCN", num_classes=4, graph=[(0, 0)], num_person=1, base_channel=8)._net.train_forward(
+        ctrgcn.Model("CTRGCN", num_classes=4, graph=[(0, 0)], num_person=1, base_channel=8).trainer().forward(
             rand(1, 3, 1, 1, 1))
-    m._net.train_forward(rand(2, 3, 4, 5, 2))
+    tr.forward(rand(2, 3, 4, 5, 2))
     with pytest.raises(ctrgcn.InputError):
-        m._net.train_backward(np.zeros((2, 3), np.float32))
+        tr.backward(np.zeros((2, 3), np.float32))  # wrong class count
+    with pytest.raises(ctrgcn.InputError, match="rows"):
+        tr.backward(np.zeros((3, 4), np.float32))  # wrong batch
     with pytest.raises(ctrgcn.InputError, match="non-finite"):
-        m._net.sgd_step(np.full(m._net.params().size, np.nan, np.float32), np.zeros(m._net.params().size, np.float32),
-                        0.1, 0.9, 0.0, True, True)
+        tr.backward(np.full((2, 4), np.nan, np.float32))
+    tr.backward(soft_targets([0, 1], 4))
+    with pytest.raises(ctrgcn.InputError, match="learning rate"):
+        tr.sgd_step(float("nan"))
+    with pytest.raises(ctrgcn.InputError, match="momentum"):
+        m.trainer(momentum=1.5)

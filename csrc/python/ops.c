@@ -359,6 +359,8 @@ static int go(call *c) {
         }
         if (b->host) b->bytes = (size_t)PyArray_NBYTES(b->host);
     }
+    /* generous: what the op's shapes ask for, and never less than 4x its largest array */
+    for (int i = 0; i < c->nb; i++) want_scratch(c, 4 * c->b[i].need);
     c->scratch = c->scratch + c->scratch / 4 + 4096;
     c->ts = PyEval_SaveThread();
     ctrgcn_status st = c->be->init(&c->ctx, c->threads);
@@ -426,7 +428,7 @@ static int set_extra(call *c, const char *key, PyObject *v) {
 static void op_memory(call *c) {
     const int x = B(c, "x", R_ACC, 'f', 0, P_REQ);
     const long long off = PI(c, "offset", 0, 0, (long long)MAX_ELEMS), cnt = PI(c, "count", 0, 0, (long long)MAX_ELEMS);
-    if (!c->failed && (size_t)(off + cnt) > (size_t)PyArray_SIZE(c->b[x].host))
+    if (!c->failed && c->b[x].host && (size_t)(off + cnt) > (size_t)PyArray_SIZE(c->b[x].host))
         fail(c, "offset + count beyond the array");
     RUN(c->be->zero(c->ctx, F(x) + off, sizeof(float) * (size_t)cnt));
 }

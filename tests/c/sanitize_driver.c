@@ -28,37 +28,45 @@ static float frand(unsigned *s) {
 static void run_model(const char *variant, const char *graph, int M, int N, int T) {
     ctrgcn_spec spec;
     CHECK(ctrgcn_spec_preset(&spec, variant, graph, 7, M, 3) == CTRGCN_OK, "preset %s", variant);
-    spec.base_channel = 16;
+    CHECK(ctrgcn_spec_set_base(&spec, 16) == CTRGCN_OK, "base");
     ctrgcn_model *m;
+    ctrgcn_session *se, *tr;
     CHECK(ctrgcn_model_init(&m, &spec, 5) == CTRGCN_OK, "init");
+    CHECK(ctrgcn_session_init(&se, m, "cpu", 2) == CTRGCN_OK, "session");
+    CHECK(ctrgcn_session_init(&tr, m, "cpu", 2) == CTRGCN_OK, "training session");
     const size_t n = (size_t)N * 3 * T * spec.num_joints * M;
     float *x = malloc(sizeof(float) * n), logits[4 * 7], dl[4 * 7];
     unsigned s = 1;
     for (size_t i = 0; i < n; i++) x[i] = frand(&s);
-    CHECK(ctrgcn_model_forward(m, x, N, T, logits) == CTRGCN_OK, "forward %s T=%d", variant, T);
+    CHECK(ctrgcn_session_forward(se, x, N, T, logits) == CTRGCN_OK, "forward %s T=%d", variant, T);
     for (int i = 0; i < N * 7; i++) CHECK(isfinite(logits[i]), "finite logits");
     int ch, fr;
     CHECK(ctrgcn_model_block_shape(m, 10, T, &ch, &fr) == CTRGCN_OK, "block shape");
     const size_t an = (size_t)N * M * ch * fr * spec.num_joints;
     float *act = malloc(sizeof(float) * an);
-    CHECK(ctrgcn_model_forward_probe(m, x, N, T, logits, 10, act, an) == CTRGCN_OK, "probe");
-    CHECK(ctrgcn_model_forward_probe(m, x, N, T, logits, 10, act, an - 1) != CTRGCN_OK, "short probe refused");
+    CHECK(ctrgcn_session_forward_probe(se, x, N, T, logits, 10, act, an) == CTRGCN_OK, "probe");
+    CHECK(ctrgcn_session_forward_probe(se, x, N, T, logits, 10, act, an - 1) != CTRGCN_OK, "short probe refused");
     free(act);
     if (N * M > 1 || T > 1) {
         float *grads = malloc(sizeof(float) * ctrgcn_model_params_size(m));
-        CHECK(ctrgcn_model_train_forward(m, x, N, T, logits, 1) == CTRGCN_OK, "train forward %s T=%d", variant, T);
-        for (int i = 0; i < N * 7; i++) dl[i] = (i % 7 == 0 ? -0.5f : 0.1f) / N;
-        CHECK(ctrgcn_model_train_backward(m, dl, grads) == CTRGCN_OK, "backward");
-        ctrgcn_sgd *opt;
-        CHECK(ctrgcn_sgd_init(&opt, m, 0.9f, 1e-4f, 1) == CTRGCN_OK, "sgd");
-        CHECK(ctrgcn_sgd_step(opt, m, grads, 0.01f) == CTRGCN_OK, "sgd step");
-        ctrgcn_sgd_free(opt);
+        double loss;
+        for (int i = 0; i < N * 7; i++) dl[i] = i % 7 == 0 ? 1.0f : 0.0f; /* one-hot targets */
+        CHECK(ctrgcn_session_set_sgd(tr, 0.9f, 1e-4f, 1) == CTRGCN_OK, "sgd");
+        CHECK(ctrgcn_session_train_step(tr, x, N, T, dl, 0.01f, logits, &loss) == CTRGCN_OK, "train step %s T=%d",
+              variant, T);
+        CHECK(ctrgcn_session_train_forward(tr, x, N, T, logits, 1) == CTRGCN_OK, "train forward %s T=%d", variant, T);
+        CHECK(ctrgcn_session_train_backward(tr, dl, NULL, &loss) == CTRGCN_OK, "backward");
+        CHECK(ctrgcn_session_gradients(tr, grads) == CTRGCN_OK, "gradients");
+        CHECK(ctrgcn_session_sgd_step(tr, 0.01f) == CTRGCN_OK, "sgd step");
+        CHECK(ctrgcn_session_write_params(tr, m) == CTRGCN_OK, "write back");
         free(grads);
     }
     x[0] = NAN;
-    CHECK(ctrgcn_model_forward(m, x, N, T, logits) == CTRGCN_ERR_ARGUMENT, "NaN refused");
-    CHECK(ctrgcn_model_forward(m, x, N, 0, logits) == CTRGCN_ERR_SHAPE, "T=0 refused");
+    CHECK(ctrgcn_session_forward(se, x, N, T, logits) == CTRGCN_ERR_ARGUMENT, "NaN refused");
+    CHECK(ctrgcn_session_forward(se, x, N, 0, logits) == CTRGCN_ERR_SHAPE, "T=0 refused");
     free(x);
+    ctrgcn_session_free(tr);
+    ctrgcn_session_free(se);
     ctrgcn_model_free(m);
 }
 

@@ -31,11 +31,12 @@ void cpu_bn_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size
             run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu);
             run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * (count > 1 ? ss / (count - 1) : var));
         }
-        const float a = (float)(gamma[c] * is), b = (float)(beta[c] - mu * gamma[c] * is);
+        /* centre first: a*x + (beta - mu*a) loses digits when |mu| >> std */
+        const float a = (float)(gamma[c] * is), m = (float)mu, b = beta[c];
         for (int i = 0; i < n; i++) {
             const float *xr = x + i * ldx + (size_t)c * L;
             float *yr = y + i * ldy + (size_t)c * L;
-            for (size_t j = 0; j < L; j++) yr[j] = a * xr[j] + b;
+            for (size_t j = 0; j < L; j++) yr[j] = (xr[j] - m) * a + b;
         }
     }
 }

@@ -63,7 +63,7 @@ def test_float16_and_int8_files(tmp_path, variant):
         path = tmp_path / f"m.{dtype}"
         model.save(path, dtype=dtype)
         sizes[dtype] = os.path.getsize(path)
-        assert struct.unpack("<I", path.read_bytes()[8:12])[0] == (1 if dtype == "float32" else 2)
+        assert struct.unpack("<I", path.read_bytes()[8:12])[0] == 3  # version 3: the architecture is in the file
         back = ctrgcn.load(path)
         assert back.variant == variant
         got = back.state_dict()
@@ -117,8 +117,8 @@ def test_damaged_typed_files(tmp_path):
             ctrgcn.load(tmp_path / "bad")
 
 
-def test_float32_file_rejects_typed_tensor(tmp_path):
-    """A version-1 file may hold only float32: patch a dtype byte, fix the CRC, expect a refusal."""
+def test_file_rejects_unknown_tensor_dtype(tmp_path):
+    """Patch a tensor's dtype byte to a code no build writes, fix the CRC, expect a refusal."""
     import zlib
     model = ctrgcn.Model("CTRGCN_lightV2", num_classes=5, graph="ucla", num_person=1)
     model.save(tmp_path / "m")
@@ -126,7 +126,7 @@ def test_float32_file_rejects_typed_tensor(tmp_path):
     name = b"data_bn.weight"
     at = data.index(name) + len(name)
     assert data[at] == 0
-    data[at] = 1
+    data[at] = 7
     data += struct.pack("<I", zlib.crc32(bytes(data)))
     (tmp_path / "m").write_bytes(bytes(data))
     with pytest.raises(ctrgcn.Error, match="dtype"):

@@ -1,0 +1,63 @@
+/* The machine's fp32 FMA ceiling, for benchmarks/engine_speed.py.
+ *
+ * A register-only AVX2 loop: 10 independent _mm256_fmadd_ps accumulator chains per thread (enough to
+ * cover the FMA latency x the number of FMA ports on current x86 cores), no loads or stores inside the
+ * loop. Built at run time by engine_speed.py:
+ *
+ *     gcc -O2 -mavx2 -mfma -fopenmp -shared -fPIC fma_peak.c -o fma_peak.so
+ *
+ * fma_peak_run(iters, threads) runs `iters` iterations on each of `threads` OpenMP threads and returns
+ * the wall time in seconds of the parallel region; every iteration is 10 FMAs x 8 lanes x 2 flops.
+ */
+#include <immintrin.h>
+#include <omp.h>
+
+#define FMA_CHAINS 10
+#define FMA_FLOPS_PER_ITER (FMA_CHAINS * 8 * 2)
+
+volatile float fma_peak_sink;
+
+int fma_peak_flops_per_iter(void) { return FMA_FLOPS_PER_ITER; }
+
+static float chains(long iters, float seed)
+{
+    /* a <- a * m + c converges to c / (1 - m): no overflow, no denormals */
+    const __m256 m = _mm256_set1_ps(0.99999994f), c = _mm256_set1_ps(1e-7f);
+    __m256 a0 = _mm256_set1_ps(seed + 0.0f), a1 = _mm256_set1_ps(seed + 0.1f);
+    __m256 a2 = _mm256_set1_ps(seed + 0.2f), a3 = _mm256_set1_ps(seed + 0.3f);
+    __m256 a4 = _mm256_set1_ps(seed + 0.4f), a5 = _mm256_set1_ps(seed + 0.5f);
+    __m256 a6 = _mm256_set1_ps(seed + 0.6f), a7 = _mm256_set1_ps(seed + 0.7f);
+    __m256 a8 = _mm256_set1_ps(seed + 0.8f), a9 = _mm256_set1_ps(seed + 0.9f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, m, c);
+        a1 = _mm256_fmadd_ps(a1, m, c);
+        a2 = _mm256_fmadd_ps(a2, m, c);
+        a3 = _mm256_fmadd_ps(a3, m, c);
+        a4 = _mm256_fmadd_ps(a4, m, c);
+        a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c);
+        a7 = _mm256_fmadd_ps(a7, m, c);
+        a8 = _mm256_fmadd_ps(a8, m, c);
+        a9 = _mm256_fmadd_ps(a9, m, c);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(a8, a9));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+
+double fma_peak_run(long iters, int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+    {
+        float r = chains(iters, (float)omp_get_thread_num());
+#pragma omp atomic
+        fma_peak_sink += r;
+    }
+    return omp_get_wtime() - t0;
+}

@@ -7,7 +7,8 @@ end), and as ratios against peers run side by side on the same weights, input an
   1. FMA peak, 1 thread and all cores (best of several ~0.3 s runs), at the start and at the end
   2. eval at NTU shapes (3 x 64 frames x 25 joints x 2 persons, 60 classes), batch 1 and 64
   3. one person at batch 1 (NW-UCLA shapes, 3 x 52 x 20 x 1): 1 thread against all cores
-  4. training at NW-UCLA shapes, batch 16, every variant: full SGD steps against PyTorch eager
+  4. training at NW-UCLA shapes, batch 16, every variant: full SGD steps (model.trainer) against
+     PyTorch eager
   5. ONNX Runtime at NTU shapes, batch 1 and 64: ctrgcn's own export, and torch.onnx.export of the
      PyTorch network (torch_family.py, CTR-GC aggregation with torch.einsum as the official code)
 
@@ -17,7 +18,7 @@ Each number gets a PASS/MISS against its goal. Run it on a quiet machine: two pr
 cores halve each other and make every number here meaningless.
 
     pip install torch==2.13.0 onnx onnxruntime
-    python benchmarks/engine_speed.py            # full: ~3-5 minutes on 2 cores
+    python benchmarks/engine_speed.py            # full: about 2 minutes on 2 quiet cores
     python benchmarks/engine_speed.py --quick    # smoke test: few repeats, CTRGCN only, no log
 """
 import argparse
@@ -188,22 +189,6 @@ def in_blocks(contenders, x, rounds, repeats, warmup):
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def ctrgcn_train_step(model, lr=0.01):
-    """``step(x, labels, first) -> loss`` for compare_train.timed: ``model.trainer`` when the
-    package has it, else the step compare_train.py uses (the raw _core calls)."""
-    K = model.num_classes
-    if hasattr(model, "trainer"):
-        tr = model.trainer(momentum=0.9, weight_decay=1e-4, nesterov=True)
-        eye = np.eye(K, dtype=np.float32)
-
-        def step(x, y, first):
-            loss, _ = tr.step(x, eye[y], lr)
-            return float(loss)
-        return step, "model.trainer"
-    velocity = np.zeros(model._net.params().size, np.float32)
-    return compare_train.ours_step(model, velocity), "compare_train.ours_step (no model.trainer yet)"
-
-
 # ---------------------------------------------------------------- report
 class Table:
     HEAD = ("what", "measured", "GFLOP/s", "of peak", "goal", "result")
@@ -245,7 +230,8 @@ def main():
     ap.add_argument("--no-log", action="store_true")
     ap.add_argument("--cc", default="gcc", help="C compiler for the FMA loop")
     args = ap.parse_args()
-    log = None if args.no_log else args.log or (None if args.quick else os.path.join(HERE, "results", "engine_speed.txt"))
+    default_log = None if args.quick else os.path.join(HERE, "results", "engine_speed.txt")
+    log = None if args.no_log else args.log or default_log
     n = args.threads
     eval_variants = ["CTRGCN"] if args.quick else ["CTRGCN", "CTRGCN_lightV2"]
     train_variants = ["CTRGCN"] if args.quick else list(ctrgcn.VARIANTS)
@@ -355,24 +341,25 @@ def main():
         yt = rng.integers(0, 10, batch)
         table.header(f"training, NW-UCLA shapes, batch {batch}: full SGD steps (Nesterov 0.9, wd 1e-4), mean of "
                      f"{R['train']} after 1 warm-up, {TRAIN_FLOP_FACTOR:g}x the eval FLOPs; {n} thread(s)")
-        api = None
         for variant in train_variants:
             model = ctrgcn.Model(variant, num_classes=10, graph="ucla", num_person=1, seed=1)
             model.set_threads(n)
             t_step, torch_name = compare_train.torch_step(model, n)  # first: it copies the initial weights
-            o_step, api = ctrgcn_train_step(model)
+            o_step = compare_train.ours_step(model, n)  # model.trainer(momentum=0.9, weight_decay=1e-4, nesterov=True)
             t_ours, l_ours = compare_train.timed(o_step, xt, yt, R["train"])
             t_torch, l_torch = compare_train.timed(t_step, xt, yt, R["train"])
             sps = batch / t_ours
             g = sps * TRAIN_FLOP_FACTOR * gflop_per_sample(variant, UCLA_SHAPE)
             f = frac(g, n)
             table.row(f"{variant} ctrgcn", f"{sps:.1f} samples/s ({t_ours * 1e3:.0f} ms/step)", g, f,
-                      f">= {GOALS['train_frac']:.2f} of peak", "" if f is None else table.at_least(f, GOALS["train_frac"]))
+                      f">= {GOALS['train_frac']:.2f} of peak",
+                      "" if f is None else table.at_least(f, GOALS["train_frac"]))
             ratio = t_torch / t_ours
             table.row(f"{variant} vs PyTorch eager", f"{ratio:.2f}x (torch {batch / t_torch:.1f} samples/s)",
                       goal=f">= {GOALS['train_vs_torch']}x", result=table.at_least(ratio, GOALS["train_vs_torch"]))
             table.row(f"{variant} loss after 1 step, ctrgcn vs torch", f"{l_ours[0]:.4f} vs {l_torch[0]:.4f}")
-        out(f"# ctrgcn training step through {api}; torch peer: {torch_name} (compare_train.torch_step)")
+        out(f"# ctrgcn: model.trainer(...).step (compare_train.ours_step); "
+            f"peer: {torch_name} (compare_train.torch_step)")
 
         # ---- 5. report ONNX Runtime
         table.header(f"ONNX Runtime {onnxruntime.__version__} (intra_op_num_threads={n}), NTU shapes: median ms; "

@@ -129,7 +129,7 @@ class Model:
         with _busy_lock:
             _busy[0] += 1
             active = _busy[0]
-        threads = self._threads or max(1, _core_count() // active)
+        threads = self._threads or max(1, _CORES // active)
         with self._pool_lock:
             free = self._pool.setdefault(threads, [])
             sess = free.pop() if free else None
@@ -344,6 +344,9 @@ def _core_count():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+_CORES = _core_count()  # once: every call divides them among the calls running at once
 
 
 class Trainer:

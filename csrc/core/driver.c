@@ -2,6 +2,7 @@
  * through the backend table. Eval (folded BatchNorm, the backend's chunks of persons per pass)
  * and training (BatchNorm on batch statistics, everything kept for the backward) share the walk;
  * the mode decides where a BatchNorm runs, never the device. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -22,11 +23,11 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
     const block_layout *L = &s->model->blocks[k];
     const view_block *o = &s->view.blocks[k];
     const int V = s->model->spec.num_joints, T = A->T, To = A->To, st = L->stride;
-    const size_t TV = (size_t)T * V, ToV = (size_t)To * V, VV = (size_t)V * V;
+    const size_t TV = (size_t)T * V, ToV = (size_t)To * V;
     const int cin = L->cin, co = L->cout, B = L->B, ci = L->tcn_cin;
     const float mom = MOMENTUM;
-    float *rm = NULL;
-#define RUN(slot, C) (update ? (float *)w + (slot).run : rm), (update ? (float *)w + (slot).run + (C) : rm)
+    /* running statistics move only when asked (they live in the training view) */
+#define RUN(slot, C) (update ? (float *)w + (slot).run : NULL), (update ? (float *)w + (slot).run + (C) : NULL)
     const float *Z = A->X;
     if (L->has_gcn) {
         const int gi = L->gcn_cin, gc = L->gcn_cout, R = L->R, nq = L->nrel * R;
@@ -114,7 +115,7 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
     const float *w = s->w;
     float *g = s->grad;
     const int V = s->model->spec.num_joints, T = A->T, To = A->To, st = L->stride;
-    const size_t TV = (size_t)T * V, ToV = (size_t)To * V, VV = (size_t)V * V;
+    const size_t TV = (size_t)T * V, ToV = (size_t)To * V;
     const int cin = L->cin, co = L->cout, B = L->B, ci = L->tcn_cin;
     const size_t ldx = (size_t)cin * TV, ldo = (size_t)co * ToV, ldP = 3 * (size_t)B * TV;
     const float *Z = L->has_gcn ? A->g : A->X;
@@ -170,7 +171,6 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
     be->conv1x1_backward(c, S->dxm, (size_t)gi * V, g + o->Wqk, g + o->bqk, S->dqk, 2 * (size_t)nq * V, A->xm,
                          (size_t)gi * V, w + o->Wqk, n, 2 * nq, gi, 1, V, 1);
     be->mean_time_backward(c, S->dX, ldx, S->dxm, n, gi, T, V);
-    (void)VV;
 }
 
 /* ---- memory plans ------------------------------------------------------------------------------ */

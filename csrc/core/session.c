@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/session.h"
+#include "layers/layers.h"
 
 ctrgcn_status ctrgcn_session_init(ctrgcn_session **out, const ctrgcn_model *m, const char *backend, int threads) {
     if (!out || !m) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument to session_init");
@@ -17,6 +18,7 @@ ctrgcn_status ctrgcn_session_init(ctrgcn_session **out, const ctrgcn_model *m, c
     if (!s) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
     s->model = m;
     s->be = be;
+    s->momentum = 0.9f; /* SGD defaults until ctrgcn_session_set_sgd: momentum 0.9, no decay */
     ctrgcn_status st = be->init(&s->ctx, threads < 0 ? 0 : threads);
     if (st == CTRGCN_OK) st = view_build(m, &s->view);
     if (st == CTRGCN_OK) {
@@ -64,7 +66,7 @@ ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *s) {
     return CTRGCN_OK;
 }
 
-/* Shape checks and the upload of x [N, C, T, V, M] into `dst` on the backend. */
+/* Shape and value checks of x [N, C, T, V, M], on the caller's host array. */
 static ctrgcn_status take_input(ctrgcn_session *s, const float *x, int N, int T) {
     if (!x) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL input");
     if (N < 1) return ctrgcn_fail(CTRGCN_ERR_SHAPE, "batch size must be at least 1, got %d", N);
@@ -129,7 +131,6 @@ static ctrgcn_status train_ready(ctrgcn_session *s) {
     if (!s->train_valid) {
         s->be->zero(s->ctx, s->vel, sizeof(float) * s->view.size);
         s->steps = 0;
-        if (!s->momentum && !s->weight_decay && !s->nesterov) s->momentum = 0.9f;
     }
     view_gather(&s->view, s->model->params, s->host_view);
     s->be->upload(s->ctx, s->w, s->host_view, sizeof(float) * s->view.size);
@@ -276,7 +277,6 @@ ctrgcn_status ctrgcn_softmax_xent(const float *logits, const float *targets, int
     for (size_t i = 0; i < (size_t)N * K; i++)
         if (!isfinite(logits[i]) || !isfinite(targets[i]))
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "non-finite logits or targets");
-    backend_ctx *unused = NULL;
-    ctrgcn_cpu_backend.xent_forward(unused, loss, dlogits, logits, targets, N, K);
+    *loss = softmax_xent(logits, targets, N, K, dlogits);
     return CTRGCN_OK;
 }

@@ -26,14 +26,6 @@ CTRGCN_HOT_BODY(relu_inplace, (float *y, size_t n)) {
 }
 CTRGCN_HOT_ENTRY(relu_inplace, (float *y, size_t n), (y, n))
 
-void time_subsample(float *y, const float *x, int C, int T, int V, int stride) {
-    const int To = (T - 1) / stride + 1;
-    for (int c = 0; c < C; c++)
-        for (int t = 0; t < To; t++)
-            memcpy(y + ((size_t)c * To + t) * V, x + ((size_t)c * T + (size_t)t * stride) * V,
-                   sizeof(float) * V);
-}
-
 CTRGCN_HOT_BODY(mean_time, (float *xm, const float *x, int C, int T, int V)) {
     const float inv = 1.0f / (float)T;
     for (int c = 0; c < C; c++) {

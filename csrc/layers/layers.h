@@ -39,21 +39,8 @@ void blas_set_threads(int threads);
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols);
 /* y = max(y, 0) over n values. */
 void relu_inplace(float *y, size_t n);
-/* y[c][t][v] = x[c][s*t][v], t < To: the time subsampling of a stride-s 1x1 convolution. */
-void time_subsample(float *y, const float *x, int C, int T, int V, int stride);
-
-/* Temporal convolution, kernel (k,1), dilation d, stride s, zero padding (k-1)*d/2; accumulates.
- * x [cin][T][V] (row stride ldx), w [k][cout][cin] (taps outermost), y [cout][To][V] (row stride
- * ldy), To = (T + 2*pad - d*(k-1) - 1)/s + 1. Done as k GEMMs over time-shifted column windows;
- * for s > 1 the input is first split into s phases (phase_buf: cin*T*V floats). */
-void tconv_forward(float *y, int ldy, const float *x, int ldx, const float *w, int cin, int cout,
-                   int T, int V, int k, int dil, int stride, float *phase_buf);
+/* Output frames of a (k,1) convolution with dilation d, stride s, zero padding (k-1)*d/2. */
 int tconv_out_frames(int T, int k, int dil, int stride);
-
-/* Max-pool over time (kernel 3, stride s, padding 1 that never wins), then scale[c]*m, accumulated
- * into y [C][To][V] (row stride ldy). x [C][T][V] (row stride ldx). */
-void maxpool_t_forward(float *y, int ldy, const float *x, int ldx, const float *scale, int C, int T,
-                       int V, int stride);
 
 /* xm[c][v] = mean over t of x[c][t][v]. */
 void mean_time(float *xm, const float *x, int C, int T, int V);
@@ -74,18 +61,6 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
 /* ---- backward (training) ------------------------------------------------------------------
  * Input gradients accumulate (+=) into dx; parameter gradients accumulate into dw / db. */
 
-/* Backward of tconv_forward. dy [cout][To][V] (row stride ldy); x as in forward (needed for dw);
- * dx [cin][T][V] (row stride ldx, accumulated); dw [k][cout][cin] accumulated. phase_buf holds
- * 2*cin*T*V floats for stride > 1. */
-void tconv_backward(const float *dy, int ldy, const float *x, int ldx, const float *w, float *dx, float *dw,
-                    int cin, int cout, int T, int V, int k, int dil, int stride, float *phase_buf);
-
-/* Max-pool over time that also records, per output, the input frame that won (argmax). */
-void maxpool_t_forward_idx(float *y, int ldy, const float *x, int ldx, int *argmax, int C, int T, int V,
-                           int stride);
-/* dx[c][argmax][v] += dy[c][t][v] */
-void maxpool_t_backward(float *dx, int ldx, const float *dy, int ldy, const int *argmax, int C, int To, int V);
-
 /* CTR-GC aggregation backward for one person (no ReLU / base / shift: those belong to the caller).
  * dy [C][T][V]; val [nsub*C][T][V]; AT [nsub][C][V][V].
  * dval[i*C+c][t][v] = sum_u dy[c][t][u] AT[i][c][v][u]            (written, not accumulated)
@@ -99,18 +74,6 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
 /* Relation backward: given drelT [R][V][V] and relT, dq[r][u] += sum_v g, dk[r][v] -= sum_u g with
  * g = drelT * (1 - relT^2). */
 void ctrgc_relation_backward(float *dq, float *dk, const float *drelT, const float *relT, int R, int V);
-
-/* BatchNorm in train mode over a channel block of a batch: x[n][c][j] at x + n*ldn + c*ldc + j,
- * j < L (= T*V). Batch statistics (biased variance) normalise; mean and invstd are saved for
- * backward; running statistics (when given) move by momentum with the unbiased variance.
- * y may alias x. Channels are split over `threads` threads. */
-void bn_train_forward(float *y, const float *x, int n, size_t ldn, int C, size_t L, const float *gamma,
-                      const float *beta, float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
-                      int threads);
-/* dx (written, may alias dy) from dy and the forward input x; dgamma, dbeta accumulated. */
-void bn_train_backward(float *dx, const float *dy, const float *x, int n, size_t ldn, int C, size_t L,
-                       const float *gamma, const float *mean, const float *invstd, float *dgamma, float *dbeta,
-                       int threads);
 
 /* Softmax cross-entropy against soft targets (rows summing to 1): returns the mean loss over N,
  * writes dlogits = (softmax - target) / N. */

@@ -1,7 +1,21 @@
-/* Thin access to single layer kernels, so the tests can hold each against its NumPy reference. */
+/* Thin access to single kernels, so the tests can hold each against its NumPy reference. The
+ * temporal convolution, the max-pool and train-mode BatchNorm are the CPU backend's ops themselves
+ * (one person, one thread): the tests check what the engine runs. */
 #include "python/binding.h"
+#include "backends/backend.h"
 #include "layers/layers.h"
 #include <string.h>
+
+/* A one-thread CPU backend context with `floats` of scratch; NULL with MemoryError set. */
+static backend_ctx *cpu_ctx(size_t floats) {
+    backend_ctx *c = NULL;
+    if (ctrgcn_cpu_backend.init(&c, 1) != CTRGCN_OK || ctrgcn_cpu_backend.reserve(c, floats + 64) != CTRGCN_OK) {
+        ctrgcn_cpu_backend.release(c);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    return c;
+}
 
 static PyObject *new_f32(int nd, npy_intp d0, npy_intp d1, npy_intp d2, npy_intp d3) {
     npy_intp dims[4] = {d0, d1, d2, d3};
@@ -29,16 +43,14 @@ static PyObject *k_tconv(PyObject *self, PyObject *args) {
         goto done;
     }
     y = new_f32(3, cout, To, V, 0);
-    float *phase = PyMem_Malloc(sizeof(float) * ((size_t)cin * T * V + 1));
-    if (!y || !phase) {
-        PyMem_Free(phase);
+    backend_ctx *c = y ? cpu_ctx((size_t)cin * T * V) : NULL;
+    if (!c) {
         Py_CLEAR(y);
-        PyErr_NoMemory();
         goto done;
     }
-    tconv_forward(PyArray_DATA((PyArrayObject *)y), To * V, PyArray_DATA(x), T * V, PyArray_DATA(w), cin, cout, T, V,
-                  k, dil, stride, phase);
-    PyMem_Free(phase);
+    ctrgcn_cpu_backend.tconv_forward(c, PyArray_DATA((PyArrayObject *)y), (size_t)cout * To * V, PyArray_DATA(x),
+                                     (size_t)cin * T * V, PyArray_DATA(w), NULL, 1, cout, cin, T, V, k, dil, stride);
+    ctrgcn_cpu_backend.release(c);
 done:
     Py_XDECREF(x);
     Py_XDECREF(w);
@@ -60,9 +72,14 @@ static PyObject *k_maxpool(PyObject *self, PyObject *args) {
         goto done;
     }
     const int To = (T - 1) / stride + 1;
-    if (!(y = new_f32(3, C, To, V, 0))) goto done;
-    maxpool_t_forward(PyArray_DATA((PyArrayObject *)y), To * V, PyArray_DATA(x), T * V, PyArray_DATA(s), C, T, V,
-                      stride);
+    backend_ctx *c = NULL;
+    if (!(y = new_f32(3, C, To, V, 0)) || !(c = cpu_ctx(0))) {
+        Py_CLEAR(y);
+        goto done;
+    }
+    ctrgcn_cpu_backend.maxpool_forward(c, PyArray_DATA((PyArrayObject *)y), (size_t)C * To * V, PyArray_DATA(x),
+                                       (size_t)C * T * V, NULL, PyArray_DATA(s), NULL, 1, C, T, V, stride);
+    ctrgcn_cpu_backend.release(c);
 done:
     Py_XDECREF(x);
     Py_XDECREF(s);
@@ -131,7 +148,7 @@ static PyObject *k_tconv_backward(PyObject *self, PyObject *args) {
     PyArrayObject *dy = ctrgcn_py_float_array(dyo, 3, "dy"), *x = dy ? ctrgcn_py_float_array(xo, 3, "x") : NULL;
     PyArrayObject *w = x ? ctrgcn_py_float_array(wo, 3, "w") : NULL;
     PyObject *dx = NULL, *dw = NULL;
-    float *phase = NULL;
+    backend_ctx *c = NULL;
     if (!w) goto done;
     const int cin = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2);
     const int k = (int)PyArray_DIM(w, 0), cout = (int)PyArray_DIM(w, 1), To = tconv_out_frames(T, k, dil, stride);
@@ -142,17 +159,14 @@ static PyObject *k_tconv_backward(PyObject *self, PyObject *args) {
     }
     dx = new_f32(3, cin, T, V, 0);
     dw = new_f32(3, k, cout, cin, 0);
-    phase = PyMem_Malloc(sizeof(float) * (2 * (size_t)cin * T * V + 1));
-    if (!dx || !dw || !phase) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    tconv_backward(PyArray_DATA(dy), To * V, PyArray_DATA(x), T * V, PyArray_DATA(w),
-                   PyArray_DATA((PyArrayObject *)dx), PyArray_DATA((PyArrayObject *)dw), cin, cout, T, V, k, dil,
-                   stride, phase);
+    if (!dx || !dw || !(c = cpu_ctx((size_t)cin * T * V))) goto done;
+    ctrgcn_cpu_backend.tconv_backward(c, PyArray_DATA((PyArrayObject *)dx), (size_t)cin * T * V,
+                                      PyArray_DATA((PyArrayObject *)dw), NULL, PyArray_DATA(dy), (size_t)cout * To * V,
+                                      PyArray_DATA(x), (size_t)cin * T * V, PyArray_DATA(w), 1, cout, cin, T, V, k, dil,
+                                      stride);
     res = Py_BuildValue("(OO)", dx, dw);
 done:
-    PyMem_Free(phase);
+    ctrgcn_cpu_backend.release(c);
     Py_XDECREF(dy);
     Py_XDECREF(x);
     Py_XDECREF(w);
@@ -169,27 +183,31 @@ static PyObject *k_maxpool_backward(PyObject *self, PyObject *args) {
     if (stride < 1) return ctrgcn_py_input_error("stride must be >= 1");
     PyArrayObject *x = ctrgcn_py_float_array(xo, 3, "x"), *dy = x ? ctrgcn_py_float_array(dyo, 3, "dy") : NULL;
     PyObject *dx = NULL;
-    float *y = NULL;
     int *am = NULL;
+    backend_ctx *c = NULL;
     if (!dy) goto done;
     const int C = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2), To = (T - 1) / stride + 1;
     if (PyArray_DIM(dy, 0) != C || PyArray_DIM(dy, 1) != To || PyArray_DIM(dy, 2) != V) {
         ctrgcn_py_input_error("inconsistent shapes");
         goto done;
     }
-    y = PyMem_Malloc(sizeof(float) * ((size_t)C * To * V + 1));
+    /* the forward's argmax routes the gradient; its output lands in dx, overwritten below */
     am = PyMem_Malloc(sizeof(int) * ((size_t)C * To * V + 1));
     dx = new_f32(3, C, T, V, 0);
-    if (!y || !am || !dx) {
-        PyErr_NoMemory();
+    if (!am || !dx || !(c = cpu_ctx(0))) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
         goto done;
     }
-    maxpool_t_forward_idx(y, To * V, PyArray_DATA(x), T * V, am, C, T, V, stride);
-    maxpool_t_backward(PyArray_DATA((PyArrayObject *)dx), T * V, PyArray_DATA(dy), To * V, am, C, To, V);
+    float *dxp = PyArray_DATA((PyArrayObject *)dx);
+    ctrgcn_cpu_backend.maxpool_forward(c, dxp, (size_t)C * To * V, PyArray_DATA(x), (size_t)C * T * V, am, NULL,
+                                       NULL, 1, C, T, V, stride);
+    memset(dxp, 0, sizeof(float) * (size_t)C * T * V);
+    ctrgcn_cpu_backend.maxpool_backward(c, dxp, (size_t)C * T * V, PyArray_DATA(dy), (size_t)C * To * V, am, 1, C, T,
+                                        V, stride);
     res = dx;
     dx = NULL;
 done:
-    PyMem_Free(y);
+    ctrgcn_cpu_backend.release(c);
     PyMem_Free(am);
     Py_XDECREF(x);
     Py_XDECREF(dy);
@@ -205,6 +223,7 @@ static PyObject *k_bn_train(PyObject *self, PyObject *args) {
     PyArrayObject *b = g ? ctrgcn_py_float_array(bo, 1, "beta") : NULL, *dy = b ? ctrgcn_py_float_array(dyo, 3, "dy") : NULL;
     PyObject *y = NULL, *dx = NULL, *dg = NULL, *db = NULL;
     float *stat = NULL;
+    backend_ctx *c = NULL;
     if (!dy) goto done;
     const int n = (int)PyArray_DIM(x, 0), C = (int)PyArray_DIM(x, 1), L = (int)PyArray_DIM(x, 2);
     if (PyArray_DIM(g, 0) != C || PyArray_DIM(b, 0) != C || PyArray_SIZE(dy) != PyArray_SIZE(x) || n * L < 2) {
@@ -216,17 +235,19 @@ static PyObject *k_bn_train(PyObject *self, PyObject *args) {
     dg = new_f32(1, C, 0, 0, 0);
     db = new_f32(1, C, 0, 0, 0);
     stat = PyMem_Malloc(sizeof(float) * 2 * C);
-    if (!y || !dx || !dg || !db || !stat) {
-        PyErr_NoMemory();
+    if (!y || !dx || !dg || !db || !stat || !(c = cpu_ctx(0))) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
         goto done;
     }
-    bn_train_forward(PyArray_DATA((PyArrayObject *)y), PyArray_DATA(x), n, (size_t)C * L, C, L, PyArray_DATA(g),
-                     PyArray_DATA(b), stat, stat + C, NULL, NULL, 0.1f, 1);
-    bn_train_backward(PyArray_DATA((PyArrayObject *)dx), PyArray_DATA(dy), PyArray_DATA(x), n, (size_t)C * L, C, L,
-                      PyArray_DATA(g), stat, stat + C, PyArray_DATA((PyArrayObject *)dg),
-                      PyArray_DATA((PyArrayObject *)db), 1);
+    const size_t ld = (size_t)C * L;
+    ctrgcn_cpu_backend.bn_forward(c, PyArray_DATA((PyArrayObject *)y), ld, PyArray_DATA(x), ld, n, C, L,
+                                  PyArray_DATA(g), PyArray_DATA(b), stat, NULL, NULL, 0.1f);
+    ctrgcn_cpu_backend.bn_backward(c, PyArray_DATA((PyArrayObject *)dx), ld, PyArray_DATA(dy), ld, PyArray_DATA(x),
+                                   ld, n, C, L, PyArray_DATA(g), stat, PyArray_DATA((PyArrayObject *)dg),
+                                   PyArray_DATA((PyArrayObject *)db));
     res = Py_BuildValue("(OOOO)", y, dx, dg, db);
 done:
+    ctrgcn_cpu_backend.release(c);
     PyMem_Free(stat);
     Py_XDECREF(x);
     Py_XDECREF(g);

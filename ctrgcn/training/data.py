@@ -56,17 +56,3 @@ class subset:
 def batches(ds, batch_size, shuffle, seed, drop_last):
     from ctrgcn import data
     return data.Loader(ds, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-
-
-def evaluate(model, ds, batch_size=64):
-    """Top-1 accuracy and mean loss over a dataset, in eval mode."""
-    correct, total, loss_sum = 0, 0, 0.0
-    for x, y in batches(ds, batch_size, shuffle=False, seed=0, drop_last=False):
-        logits = model(x)
-        loss, _ = _core.softmax_xent(logits, soft_targets(y, model.num_classes))
-        correct += int((logits.argmax(1) == y).sum())
-        total += len(y)
-        loss_sum += loss * len(y)
-    return correct / max(total, 1), loss_sum / max(total, 1)
-
-

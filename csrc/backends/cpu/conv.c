@@ -12,14 +12,6 @@ static void add_bias_rows(float *y, int ldy, const float *b, int rows, int cols)
         for (int j = 0; j < cols; j++) y[(size_t)r * ldy + j] += b[r];
 }
 
-static void rowsum_add(float *db, const float *d, int ldd, int rows, int cols) {
-    for (int r = 0; r < rows; r++) {
-        double s = 0.0;
-        for (int j = 0; j < cols; j++) s += d[(size_t)r * ldd + j];
-        db[r] += (float)s;
-    }
-}
-
 /* buf [ci][c1-c0] = columns [c0, c1) of x[:, ::s] (x rows of T*V, output columns of To*V). */
 static void subsample_cols(float *buf, const float *x, int ci, int T, int V, int s, int c0, int c1) {
     const int w = c1 - c0;

@@ -57,6 +57,15 @@ static inline void cpu_range(int total, int parts, int p, int align, int *lo, in
     *hi = (p + 1) * chunk < total ? (p + 1) * chunk : total;
 }
 
+/* db[r] += sum of row r of d [rows][ldd] over its first cols values (in double). */
+static inline void rowsum_add(float *db, const float *d, int ldd, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (int j = 0; j < cols; j++) s += d[(size_t)r * ldd + j];
+        db[r] += (float)s;
+    }
+}
+
 /* The per-op entry points, defined in conv.c, graph.c, norm.c and head.c. */
 void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
                          const float *b, int n, int co, int ci, int T, int V, int stride, int accumulate);

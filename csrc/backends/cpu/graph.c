@@ -124,11 +124,7 @@ void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db
                 if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
                 gemm(0, 1, hi - lo, R, VV, g + (size_t)lo * VV, VV, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV,
                      1.0f, dW4 + (size_t)lo * R, R);
-                for (int row = lo; row < hi; row++) {
-                    double s = 0.0;
-                    for (int e = 0; e < VV; e++) s += g[(size_t)row * VV + e];
-                    db4[row] += (float)s;
-                }
+                rowsum_add(db4 + lo, g + (size_t)lo * VV, VV, hi - lo, VV);
             }
         }
     }

@@ -198,6 +198,13 @@ ctrgcn_status ctrgcn_spec_validate(const ctrgcn_spec *s) {
                                k + 1, cin, s->rel_reduction);
         cin = b->out_channels;
     }
+    /* a spec that names a preset must be it: widths live in the blocks, so editing base_channel
+     * alone (as older code did) would silently keep the preset's widths (ctrgcn_spec_set_base) */
+    if (s->variant != CTRGCN_VARIANT_CUSTOM && ctrgcn_spec_match_preset(s) != s->variant)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT,
+                           "the spec names %s but its widths or layout differ (change the width with "
+                           "ctrgcn_spec_set_base, or mark the spec CTRGCN_VARIANT_CUSTOM)",
+                           ctrgcn_variant_name(s->variant));
     if (s->num_joints < 1 || s->num_joints > CTRGCN_MAX_JOINTS)
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "num_joints must be in 1..%d, got %d", CTRGCN_MAX_JOINTS,
                            s->num_joints);

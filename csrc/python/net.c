@@ -20,9 +20,9 @@ static PyObject *net_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|K", names, &PyDict_Type, &dict, &seed)) return NULL;
     ctrgcn_spec spec;
     if (ctrgcn_spec_from_dict(dict, &spec) < 0) return NULL;
+    spec.variant = ctrgcn_spec_match_preset(&spec); /* the dict's fields decide, not its name */
     ctrgcn_status st = ctrgcn_spec_validate(&spec);
     if (st != CTRGCN_OK) return ctrgcn_py_raise(st);
-    spec.variant = ctrgcn_spec_match_preset(&spec);
     ctrgcn_model *model;
     Py_BEGIN_ALLOW_THREADS st = ctrgcn_model_init(&model, &spec, seed);
     Py_END_ALLOW_THREADS if (st != CTRGCN_OK) return ctrgcn_py_raise(st);

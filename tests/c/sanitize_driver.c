@@ -94,7 +94,10 @@ static void file_format(const char *dir) {
     snprintf(bad, sizeof bad, "%s/bad.ctrgcn", dir);
     ctrgcn_spec spec;
     ctrgcn_spec_preset(&spec, "CTRGCN_lightV2", "ucla", 4, 1, 3);
-    spec.base_channel = 8;
+    CHECK(ctrgcn_spec_set_base(&spec, 8) == CTRGCN_OK, "base");
+    ctrgcn_spec stale = spec;
+    stale.base_channel = 16; /* widths live in the blocks: a base alone no longer matches the preset */
+    CHECK(ctrgcn_spec_validate(&stale) == CTRGCN_ERR_ARGUMENT, "stale base refused");
     ctrgcn_model *m, *l;
     CHECK(ctrgcn_model_init(&m, &spec, 1) == CTRGCN_OK, "init");
     CHECK(ctrgcn_model_save(m, path) == CTRGCN_OK, "save");

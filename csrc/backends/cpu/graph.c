@@ -98,18 +98,18 @@ void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db
         for (int row = 0; row < 3 * C; row++) {
             float *pj = part + (size_t)(row / C) * VV;
             float *gr = g + (size_t)row * VV;
-            const float *pr = P + (size_t)row * VV;
-            for (int v = 0; v < V; v++)
-                for (int u = 0; u < V; u++) {
-                    pj[u * V + v] += gr[v * V + u];
-                    da += (double)gr[v * V + u] * pr[v * V + u];
-                }
-            for (int e = 0; e < VV; e++) gr[e] *= a;
+            dot_f64(gr, P + (size_t)row * VV, (size_t)VV, &da);
+            for (int e = 0; e < VV; e++) { /* partials stay [v][u]: transposed once, below */
+                pj[e] += gr[e];
+                gr[e] *= a;
+            }
         }
     }
     for (int s = 0; s < team; s++) {
         const float *part = cpu_scratch(ctx, base + s);
-        for (int e = 0; e < 3 * VV; e++) dPA[e] += part[e];
+        for (int j = 0; j < 3; j++)
+            for (int v = 0; v < V; v++)
+                for (int u = 0; u < V; u++) dPA[(size_t)j * VV + u * V + v] += part[(size_t)j * VV + v * V + u];
     }
     *dalpha += (float)da;
     /* dW4 += dpre rel^T, db4 += rowsum(dpre): bands of rows over all persons */

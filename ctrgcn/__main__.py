@@ -7,6 +7,8 @@ COMMANDS = {
     "prepare-ntu": ("ctrgcn.commands.prepare_ntu", "NTU RGB+D raw .skeleton files -> training arrays"),
     "convert": ("ctrgcn.commands.convert", "convert weights between formats and dtypes, export ONNX"),
     "train": ("ctrgcn.commands.train", "train a model from a config file"),
+    "eval": ("ctrgcn.commands.evaluate", "accuracy, per-class accuracy and confusion matrix of a model on a split"),
+    "ensemble": ("ctrgcn.commands.ensemble", "fuse the saved scores of several streams"),
 }
 
 

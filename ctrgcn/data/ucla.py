@@ -58,9 +58,11 @@ class NWUCLA(BatchedDataset):
     sequence (a flat axis gives 0); 52 frames (train: sorted random draw from the frame list
     repeated 100 times; val: linspace). Training also rotates about x and y by integer degrees in
     [-60, 60] and scales by [0.5, 1.5] before the scaling. Randomness: a function of
-    (seed, epoch, index). ``repeat`` repeats the list (len = n * repeat)."""
+    (seed, epoch, index). ``repeat`` repeats the list (len = n * repeat). ``augment`` (default: the
+    split is "train") chooses the training draw and rotation or the fixed evaluation frames, so the
+    training views can also be scored as the validation view is."""
 
-    def __init__(self, root, split="train", modality="joint", repeat=1, seed=0):
+    def __init__(self, root, split="train", modality="joint", repeat=1, seed=0, augment=None):
         if split not in VIEWS:
             raise InputError(f"split must be 'train' or 'val', got {split!r}")
         if int(repeat) < 1:
@@ -71,6 +73,7 @@ class NWUCLA(BatchedDataset):
         if not root.is_dir():
             raise FileError(f"no such folder: '{root}'")
         self.split, self.modality, self.repeat, self.seed, self.epoch = split, modality, int(repeat), int(seed), 0
+        self.augment = (split == "train") if augment is None else bool(augment)
         self._modality = check_modality(modality)
         files = [p for p in sorted(root.glob("*.json"))
                  if NAME_RE.match(p.stem) and int(NAME_RE.match(p.stem).group(4)) in VIEWS[split]]
@@ -99,6 +102,6 @@ class NWUCLA(BatchedDataset):
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} samples")
         seed = mix_seed(self.seed, self.epoch if epoch is None else epoch)
-        x = _core.data_ucla_batch(self._pool, self._offsets, self._lengths, idx, self.split == "train", seed,
+        x = _core.data_ucla_batch(self._pool, self._offsets, self._lengths, idx, self.augment, seed,
                                   self._modality, TIME_STEPS)
         return x, self.labels[idx % len(self.names)]

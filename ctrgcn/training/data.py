@@ -26,7 +26,8 @@ def make_datasets(cfg):
 
 def default_ucla_root():
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "shared", "data", "nw-ucla", "all_sqe"))
+    # ctrgcn/training -> the checkout -> its parent, where ../shared lives beside the checkout
+    return os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data", "nw-ucla", "all_sqe"))
 
 
 class subset:

@@ -56,10 +56,10 @@ static inline __attribute__((always_inline)) v8 load8(const float *p) {
     return r;
 }
 
-/* The epilogue of an output tile: C[r][j] = act(shift + base[r][j] + tile[r][j]) for j < N. */
+/* The epilogue of an output tile: C[r][j] = act(shift + base[r][j] + tile[r][j]) for j < N.
+ * C's rows are contiguous (leading dimension N), and base's too. */
 typedef struct {
     float *C;
-    int ldc;
     const float *base; /* NULL: none; same leading dimension as C */
     float shift;
     int relu;
@@ -85,22 +85,32 @@ static inline __attribute__((always_inline)) void tile_mr_nc(const tile_out *o, 
             }
         }
     }
-    for (int r = 0; r < MR; r++) {
-        float *c = o->C + (size_t)(i0 + r) * o->ldc;
-        const float *bs = o->base ? o->base + (size_t)(i0 + r) * o->ldc : NULL;
-        for (int j = 0; j < NC; j++) {
-            v8 v = acc[r][j] + o->shift;
-            if (8 * j + 8 <= N) { /* a whole vector of output columns */
-                if (bs) v += load8(bs + 8 * j);
-                if (o->relu) v = (v8)((v8i)v & (v8i)(v > (v8){0}));
-                memcpy(c + 8 * j, &v, sizeof v);
-            } else {
-                for (int q = 0; q < N - 8 * j; q++) {
-                    const float e = v[q] + (bs ? bs[8 * j + q] : 0.0f);
-                    c[8 * j + q] = o->relu && !(e > 0.0f) ? 0.0f : e;
-                }
+    /* The tile's rows are contiguous in C (ldc = N): stage them compactly, in order, each vector
+     * store overwriting the padding lanes of the one before, then run the epilogue over MR*N
+     * contiguous values as whole vectors. */
+    float buf[8 * 32 + 32];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NC; j++) memcpy(buf + r * N + 8 * j, &acc[r][j], sizeof(v8));
+    const int count = MR * N;
+    float *c = o->C + (size_t)i0 * N;
+    const float sh = o->shift;
+    if (o->base) {
+        const float *bs = o->base + (size_t)i0 * N;
+        if (o->relu) {
+            for (int e = 0; e < count; e++) {
+                const float v = buf[e] + sh + bs[e];
+                c[e] = v > 0.0f ? v : 0.0f;
             }
+        } else {
+            for (int e = 0; e < count; e++) c[e] = buf[e] + sh + bs[e];
         }
+    } else if (o->relu) {
+        for (int e = 0; e < count; e++) {
+            const float v = buf[e] + sh;
+            c[e] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (int e = 0; e < count; e++) c[e] = buf[e] + sh;
     }
 }
 
@@ -160,7 +170,7 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
                 As[i] = val + ((size_t)i * C + c) * T * V;
                 pad_rows(Bp + (size_t)i * V * ldp, AT + ((size_t)i * C + c) * V * V, V, V, V, 0);
             }
-            const tile_out o = {yc, V, bc, sh, relu};
+            const tile_out o = {yc, bc, sh, relu};
             small_gemm(&o, As, nsub, V, 0, Bp, T, V, V);
             continue;
         }
@@ -196,7 +206,7 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
             float *dv = dval + ((size_t)i * C + c) * T * V, *dA = dAT + ((size_t)i * C + c) * V * V;
             if (dyp) {
                 pad_rows(Bp, A, V, V, V, 1); /* AT transposed: [u][v] */
-                const tile_out ov = {dv, V, NULL, 0.0f, 0}, oa = {dA, V, NULL, 0.0f, 0};
+                const tile_out ov = {dv, NULL, 0.0f, 0}, oa = {dA, NULL, 0.0f, 0};
                 small_gemm(&ov, &g, 1, V, 0, Bp, T, V, V);   /* dval = dy AT^T */
                 small_gemm(&oa, &vr, 1, V, 1, dyp, V, V, T); /* dAT = val^T dy */
             } else {

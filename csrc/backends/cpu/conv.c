@@ -232,6 +232,26 @@ void cpu_tconv_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, flo
 }
 
 /* ---- max-pool over time ---------------------------------------------------------------------- */
+/* One output frame: y[v] = sc * max over frames [lo, hi] of x[t][v] + sf, the first maximum winning
+ * (as in PyTorch); arg (may be NULL) receives its frame. Selects, not branches: the joints vectorise. */
+CTRGCN_HOT_BODY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int hi, int V, float sc, float sf)) {
+#pragma omp simd
+    for (int v = 0; v < V; v++) {
+        float m = x[(size_t)lo * V + v];
+        int best = lo;
+        for (int tt = lo + 1; tt <= hi; tt++) {
+            const float e = x[(size_t)tt * V + v];
+            const int take = e > m;
+            m = take ? e : m;
+            best = take ? tt : best;
+        }
+        y[v] = sc * m + sf;
+        if (arg) arg[v] = best;
+    }
+}
+CTRGCN_HOT_ENTRY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int hi, int V, float sc, float sf),
+                 (y, arg, x, lo, hi, V, sc, sf))
+
 void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int *argmax,
                          const float *scale, const float *shift, int n, int C, int T, int V, int stride) {
     const int To = (T - 1) / stride + 1, TV = T * V, ToV = To * V;
@@ -249,17 +269,7 @@ void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
             for (int t = 0; t < To; t++) {
                 const int lo = t * stride - 1 < 0 ? 0 : t * stride - 1;
                 const int hi = t * stride + 1 < T - 1 ? t * stride + 1 : T - 1;
-                for (int v = 0; v < V; v++) {
-                    int best = lo;
-                    float m = xr[(size_t)lo * V + v];
-                    for (int tt = lo + 1; tt <= hi; tt++)
-                        if (xr[(size_t)tt * V + v] > m) { /* the first maximum wins, as in PyTorch */
-                            m = xr[(size_t)tt * V + v];
-                            best = tt;
-                        }
-                    yr[(size_t)t * V + v] = sc * m + sf;
-                    if (ar) ar[(size_t)t * V + v] = best;
-                }
+                maxpool_frame(yr + (size_t)t * V, ar ? ar + (size_t)t * V : NULL, xr, lo, hi, V, sc, sf);
             }
         }
     }

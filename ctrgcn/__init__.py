@@ -14,7 +14,9 @@ from ctrgcn.preprocess import preprocess  # noqa: E402
 from ctrgcn.bench import benchmark  # noqa: E402
 from ctrgcn.training import train  # noqa: E402
 from ctrgcn.skeletons import GRAPHS as graphs, Graph  # noqa: E402
+from ctrgcn.classes import NTU60_CLASSES, NWUCLA_CLASSES  # noqa: E402
+from ctrgcn.zoo import pretrained  # noqa: E402
 
 __all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "Trainer", "preset_spec", "load", "preprocess",
-           "benchmark", "train", "graphs", "Graph"]
+           "benchmark", "train", "graphs", "Graph", "NTU60_CLASSES", "NWUCLA_CLASSES", "pretrained"]
 __version__ = "0.1.0"

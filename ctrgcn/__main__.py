@@ -7,6 +7,7 @@ COMMANDS = {
     "prepare-ntu": ("ctrgcn.commands.prepare_ntu", "NTU RGB+D raw .skeleton files -> training arrays"),
     "convert": ("ctrgcn.commands.convert", "convert weights between formats and dtypes, export ONNX"),
     "train": ("ctrgcn.commands.train", "train a model from a config file"),
+    "predict": ("ctrgcn.commands.predict", "name the action in skeleton files (.skeleton, .json, .npy, .npz)"),
 }
 
 

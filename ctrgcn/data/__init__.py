@@ -11,8 +11,9 @@ from ctrgcn.data.modalities import (MODALITIES, NTU_BONE_PAIRS, UCLA_BONE_PAIRS,
 from ctrgcn.data.ntu import (NTUDataset, PreparedSample, Skeleton, parse_name, prepare_ntu, prepare_sample,
                              read_skeleton, to_paddle)
 from ctrgcn.data.ucla import NWUCLA
+from ctrgcn.data.sequences import Sequences, write_npz
 from ctrgcn.data._pickle import load_labels
 
 __all__ = ["Loader", "MODALITIES", "NTU_BONE_PAIRS", "UCLA_BONE_PAIRS", "bone", "bone_motion", "modality", "motion",
            "NTUDataset", "PreparedSample", "Skeleton", "parse_name", "prepare_ntu", "prepare_sample",
-           "read_skeleton", "to_paddle", "NWUCLA", "load_labels"]
+           "read_skeleton", "to_paddle", "NWUCLA", "load_labels", "Sequences", "write_npz"]

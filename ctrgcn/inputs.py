@@ -95,10 +95,9 @@ def _read_npz(path):
 
 
 def read_recordings(path):
-    """[(label, array)] from one input file (``to_tmvc`` puts each into the model's terms): an NTU RGB+D
-    ``.skeleton`` (parsed,
-    denoised and translated as the reference scripts do), an NW-UCLA ``.json``, a ``.npy`` of one
-    recording, or a ``.npz`` holding one array (``x`` / ``data`` / its only array) or sequences in
+    """[(label, array)] from one input file (``to_tmvc`` puts each into the model's terms): an NTU
+    RGB+D ``.skeleton`` (parsed, denoised and translated as the reference scripts do), an NW-UCLA
+    ``.json``, a ``.npy`` of one recording, or a ``.npz`` holding one array (``x`` / ``data`` / its only array) or sequences in
     the ``Sequences`` file form (one recording per sequence, labelled ``path:name``)."""
     path = os.fspath(path)
     if not os.path.exists(path):

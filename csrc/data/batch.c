@@ -97,7 +97,7 @@ ctrgcn_status ctrgcn_seq_batch(float *out, const float *pool, int64_t pool_frame
                                (long long)N - 1);
     const size_t frame = (size_t)M * V * C, out_size = (size_t)C * aug->window * V * M;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if (B > 1) /* one sample (a stream's window) is not worth waking threads */
     {
         /* the sequence as (C, T, V, M), then scratch for the bone modality */
         float *seq = malloc(sizeof(float) * ((size_t)longest * frame + out_size));

@@ -5,7 +5,7 @@ import numpy as np
 
 from ctrgcn._core import InputError
 from ctrgcn.data.modalities import check_modality, modality
-from ctrgcn.inputs import model_parents
+from ctrgcn.inputs import model_graph
 
 
 class Ensemble:
@@ -34,7 +34,7 @@ class Ensemble:
             if shape(m) != shape(first):
                 raise InputError(f"Ensemble: model {i} takes (classes, joints, channels, persons) {shape(m)}, "
                                  f"model 0 {shape(first)}")
-        self._parents = model_parents(first)
+        self._graph = model_graph(first)
 
     @property
     def num_classes(self):
@@ -52,7 +52,7 @@ class Ensemble:
             raise InputError(f"x: expected (N, C, T, V, M) joints, got shape {x.shape}")
         total = None
         for m, name, w in zip(self.models, self.modalities, self.weights):
-            stream = x if name == "joint" else modality(x, name, self._parents)
+            stream = x if name == "joint" else modality(x, name, self._graph)
             logits = m(stream).astype(np.float64) * w
             total = logits if total is None else total + logits
         return total.astype(np.float32)

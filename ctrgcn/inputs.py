@@ -55,11 +55,16 @@ def to_tmvc(arr, channels, joints, what="input"):
     return a
 
 
+def model_graph(model):
+    """The model's built-in ``Graph``, or its edge list when it has a custom one."""
+    spec = model.spec
+    return GRAPHS.get(spec.get("graph")) or spec["edges"]
+
+
 def model_parents(model):
     """parent[v] of the model's graph (the bones of a built-in graph, else its edge list)."""
-    spec = model.spec
-    g = GRAPHS.get(spec.get("graph"))
-    return g.parents() if g is not None else parents_from_edges(spec["edges"], spec["num_joints"])
+    g = model_graph(model)
+    return g.parents() if not isinstance(g, list) else parents_from_edges(g, model.num_joints)
 
 
 def prepare(model, tmvc, modality="joint", window=WINDOW):

@@ -31,7 +31,14 @@ def parents_of(graph, V):
     elif isinstance(graph, str):
         g = graph_named(graph)
     else:
-        edges = np.asarray(graph, dtype=np.int64).reshape(-1, 2)
+        try:
+            edges = np.asarray(graph, dtype=np.int64)
+        except (TypeError, ValueError):
+            raise InputError("graph: expected a built-in name, a Graph or (child, parent) pairs") from None
+        if edges.size == 0:
+            edges = edges.reshape(0, 2)
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise InputError(f"graph: expected (child, parent) pairs, got an array of shape {edges.shape}")
         if edges.size and (edges.min() < 0 or edges.max() >= V):
             raise InputError(f"graph: edges must join joints 0..{V - 1}")
         return parents_from_edges(edges, V)

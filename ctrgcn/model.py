@@ -125,6 +125,7 @@ class Model:
         self._threads = 0
         self._pool = {}
         self._pool_lock = threading.Lock()
+        self._names_lock = threading.Lock()  # a save (GIL released) reads the names that a setter frees
 
     @classmethod
     def _wrap(cls, net, graph=None):
@@ -183,7 +184,8 @@ class Model:
             names = [str(n) if isinstance(n, np.str_) else n for n in names]
             if len(names) != self.num_classes:
                 raise InputError(f"classes: {len(names)} names for a model of {self.num_classes} classes")
-        self._net.set_classes(names)
+        with self._names_lock:
+            self._net.set_classes(names)
 
     def class_name(self, index):
         """The name of class ``index``, or ``str(index)`` when the model carries no names."""
@@ -299,7 +301,8 @@ class Model:
     def write_file(self, path, dtype_code=0):
         """The project's file with tensors stored as given (0 float32, 1 float16, 2 int8) as they
         are; ``save`` folds BatchNorms first for the compact dtypes."""
-        self._net.save(str(path), int(dtype_code))
+        with self._names_lock:
+            self._net.save(str(path), int(dtype_code))
 
     # ---- weights ----
     def tensor_shapes(self):

@@ -154,7 +154,7 @@ ctrgcn_status ctrgcn_ucla_batch(float *out, int steps, const double *pool, int64
     const size_t out_size = (size_t)3 * steps * CTRGCN_UCLA_JOINTS;
     const size_t scratch_size = (size_t)longest * CTRGCN_UCLA_JOINTS * 3 + 2 * (size_t)steps * CTRGCN_UCLA_JOINTS * 3;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if (B > 1)
     {
         double *scratch = malloc(sizeof(double) * scratch_size);
         if (!scratch) {

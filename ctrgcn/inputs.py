@@ -2,11 +2,14 @@
 preprocessing, shared by ``predict``, ``Stream`` and ``Ensemble``.
 
 A recording is ``(T, M, V, C)`` float32: frames, persons, joints, channels. ``prepare`` turns it into
-the model's input ``(C, T', V, M)``: NW-UCLA models (graph ``ucla``) get the official NW-UCLA
-feeder's evaluation transform (centre, per-axis min-max, 52 frames by linspace; ``ctrgcn.data.NWUCLA``
-with split "val"); every other graph the fixed evaluation crop of NTU and ``Sequences`` (the middle
-95% of the frames, resized to ``window`` frames by linear interpolation; ``ctrgcn.preprocess``).
-Then the modality, and persons padded with zeros or cut to the model's count."""
+the model's input ``(C, T', V, M)`` by one of two evaluation transforms: "nwucla", the official NW-UCLA
+feeder's (centre, per-axis min-max, 52 frames by linspace; ``ctrgcn.data.NWUCLA`` with split "val"),
+or "crop", the fixed evaluation crop of NTU and ``Sequences`` (the middle 95% of the frames, resized
+to ``window`` frames by linear interpolation; ``ctrgcn.preprocess``). "auto" picks "nwucla" for
+NW-UCLA models (graph ``ucla``, one person) and "crop" for the others; a model trained with
+``Sequences`` on NW-UCLA's layout wants "crop". Then the modality, and persons padded with zeros or
+cut to the model's count."""
+PREPROCESS = ("auto", "nwucla", "crop")
 import os
 import zipfile
 
@@ -67,9 +70,17 @@ def model_parents(model):
     return g.parents() if not isinstance(g, list) else parents_from_edges(g, model.num_joints)
 
 
-def prepare(model, tmvc, modality="joint", window=WINDOW):
+def prepare(model, tmvc, modality="joint", window=WINDOW, preprocess="auto"):
     """(C, T', V, M) float32 for ``model`` from a (T, M, V, C) recording (see the module docstring)."""
     code = check_modality(modality)
+    if preprocess not in PREPROCESS:
+        raise InputError(f"preprocess must be one of {', '.join(PREPROCESS)}, got {preprocess!r}")
+    ucla_shaped = model.num_joints == 20 and model.in_channels == 3 and model.num_person == 1
+    if preprocess == "auto":
+        preprocess = "nwucla" if model.spec["graph"] == "ucla" and ucla_shaped else "crop"
+    if preprocess == "nwucla" and not ucla_shaped:
+        raise InputError(f"the NW-UCLA preprocessing takes one person of 20 joints x 3 coordinates; the model takes "
+                         f"{model.num_person} x {model.num_joints} x {model.in_channels}")
     x = np.asarray(tmvc, np.float32)
     M = model.num_person
     if x.shape[1] < M:
@@ -79,7 +90,7 @@ def prepare(model, tmvc, modality="joint", window=WINDOW):
     if len(nonzero) == 0:
         raise InputError("the recording holds no non-zero frame")
     x = np.ascontiguousarray(x[: nonzero[-1] + 1])  # zero padding at the end is no motion
-    if model.spec["graph"] == "ucla" and x.shape[1:] == (1, 20, 3):
+    if preprocess == "nwucla":
         seq = np.ascontiguousarray(x[:, 0], np.float64)
         one = np.zeros(1, np.int64)
         out = _core.data_ucla_batch(seq, one, np.array([len(seq)], np.int64), one, False, 0, code, UCLA_STEPS)

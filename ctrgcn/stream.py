@@ -14,7 +14,7 @@ from typing import List
 import numpy as np
 
 from ctrgcn._core import InputError
-from ctrgcn.inputs import WINDOW, prepare
+from ctrgcn.inputs import PREPROCESS, WINDOW, prepare
 
 SMOOTHING = (None, "mean", "ema")
 
@@ -45,19 +45,22 @@ class Stream:
     frame (of its first person) is subtracted from every present joint, as NTU's preparation
     translates a sample; "auto" uses the spine (joint 1) for ``ntu`` models and nothing otherwise
     (NW-UCLA models centre in their own preprocessing). ``modality``: the stream the model takes;
-    ``frames``: the model's input length for graphs other than ``ucla`` (64)."""
+    ``frames``: the model's input length under the "crop" preprocessing (64); ``preprocess``: "auto",
+    "nwucla" or "crop" (``ctrgcn/inputs.py``)."""
 
     def __init__(self, model, window=64, stride=8, smoothing=None, smooth_windows=4, alpha=0.5, modality="joint",
-                 center="auto", top_k=5, frames=WINDOW):
+                 center="auto", top_k=5, frames=WINDOW, preprocess="auto"):
         if int(window) < 1 or int(stride) < 1:
             raise InputError(f"window and stride must be >= 1, got {window} and {stride}")
         if smoothing not in SMOOTHING:
             raise InputError(f"smoothing must be one of {SMOOTHING}, got {smoothing!r}")
+        if preprocess not in PREPROCESS:
+            raise InputError(f"preprocess must be one of {PREPROCESS}, got {preprocess!r}")
         if int(smooth_windows) < 1 or not 0 < float(alpha) <= 1:
             raise InputError(f"smooth_windows must be >= 1 and alpha in (0, 1], got {smooth_windows} and {alpha}")
         self.model, self.window, self.stride = model, int(window), int(stride)
         self.smoothing, self.alpha, self.modality, self.top_k = smoothing, float(alpha), modality, int(top_k)
-        self.frames = int(frames)
+        self.frames, self.preprocess = int(frames), preprocess
         self.V, self.C, self.M = model.num_joints, model.in_channels, model.num_person
         if center == "auto":
             center = 1 if model.spec["graph"] == "ntu" else None
@@ -111,7 +114,7 @@ class Stream:
         clip, persons = self._clip()
         if clip is None:
             return None
-        x = prepare(self.model, clip, self.modality, self.frames)
+        x = prepare(self.model, clip, self.modality, self.frames, self.preprocess)
         p = self.model.predict_proba(x[None])[0]
         return self._emit(p, persons)
 

@@ -8,7 +8,7 @@ import pytest
 
 import ctrgcn
 from ctrgcn.__main__ import main
-from ctrgcn.data import NWUCLA, prepare_sample, write_npz
+from ctrgcn.data import NWUCLA, Sequences, prepare_sample, write_npz
 from ctrgcn.data.ucla import load_sequence
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -111,6 +111,26 @@ def test_arrays_in_every_layout_agree(capsys, tmp_path, ucla, ucla_model):
     for r in res[1:5]:
         assert r["top"] == res[0]["top"]
     assert res[5]["top"] != res[0]["top"]  # every second frame is another recording
+
+
+def test_crop_preprocessing_is_the_sequences_evaluation(capsys, ucla, ucla_model):
+    """--preprocess crop: what a model trained with Sequences on NW-UCLA's layout saw in evaluation."""
+    model, weights = ucla_model
+    path = ucla / f"{UCLA_FILES[2]}.json"
+    seq, label = load_sequence(path)
+    x = Sequences([seq.astype(np.float32)], [label], graph="ucla", window=64)[0][0]
+    want = model.predict_proba(x[None])[0]
+    rc, out, _ = run(capsys, path, "--weights", weights, "--json", "--preprocess", "crop", "--top-k", 10)
+    got = {t["index"]: t["probability"] for t in json.loads(out)[0]["top"]}
+    np.testing.assert_allclose([got[i] for i in range(10)], want, rtol=1e-5, atol=1e-7)
+    stream = ctrgcn.Stream(model, window=len(seq), preprocess="crop")
+    out = [stream.push(j) for j in seq][-1]
+    np.testing.assert_allclose(out.window_probabilities, want, rtol=1e-5, atol=1e-7)
+    ntu = ctrgcn.Model("CTRGCN_lightV2", num_classes=3, graph="ntu", num_person=2)
+    with pytest.raises(ctrgcn.InputError, match="NW-UCLA preprocessing"):
+        ctrgcn.Stream(ntu, window=1, stride=1, preprocess="nwucla").push(np.ones((25, 3)))
+    with pytest.raises(ctrgcn.InputError):
+        ctrgcn.Stream(ntu, preprocess="resize")
 
 
 def test_default_model_is_the_shipped_nwucla_one(capsys, tmp_path, monkeypatch, ucla, ucla_model):

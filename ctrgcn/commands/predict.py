@@ -30,14 +30,15 @@ def _default_model(recordings):
     return pretrained(DEFAULT_MODEL)
 
 
-def predict_recordings(model, recordings, modality="joint", top_k=5):
+def predict_recordings(model, recordings, modality="joint", top_k=5, preprocess="auto"):
     """[{"input", "top": [{"class", "index", "probability"}]}] for (label, array) recordings."""
     from ctrgcn.inputs import prepare, to_tmvc
     from ctrgcn import InputError
     xs = []
     for label, arr in recordings:
         try:
-            xs.append(prepare(model, to_tmvc(arr, model.in_channels, model.num_joints, repr(label)), modality))
+            x = to_tmvc(arr, model.in_channels, model.num_joints, repr(label))
+            xs.append(prepare(model, x, modality, preprocess=preprocess))
         except InputError as exc:
             text = str(exc)
             raise InputError(text if repr(label) in text else f"{label!r}: {text}") from None
@@ -58,6 +59,9 @@ def main(argv):
     ap.add_argument("--weights", help="a weight file (any format ctrgcn.load reads) or a shipped model's name")
     ap.add_argument("--modality", default="joint", choices=("joint", "bone", "motion", "bone_motion"),
                     help="the input stream the model was trained on (default joint)")
+    ap.add_argument("--preprocess", default="auto", choices=("auto", "nwucla", "crop"),
+                    help="the evaluation transform: the NW-UCLA feeder's, or the 95%% crop resized to 64 frames "
+                         "(NTU, Sequences); auto: nwucla for NW-UCLA models (default)")
     ap.add_argument("--top-k", type=int, default=5, help="classes shown per input (default 5)")
     ap.add_argument("--json", action="store_true", help="print one JSON list, one object per input")
     args = ap.parse_args(argv)
@@ -71,7 +75,7 @@ def main(argv):
         model = pretrained(args.weights)
     else:
         model = load(args.weights)
-    results = predict_recordings(model, recordings, args.modality, args.top_k)
+    results = predict_recordings(model, recordings, args.modality, args.top_k, args.preprocess)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0

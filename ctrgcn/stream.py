@@ -15,6 +15,7 @@ import numpy as np
 
 from ctrgcn._core import InputError
 from ctrgcn.inputs import PREPROCESS, WINDOW, prepare
+from ctrgcn.skeletons import GRAPHS
 
 SMOOTHING = (None, "mean", "ema")
 
@@ -67,6 +68,8 @@ class Stream:
         if center is not None and not 0 <= int(center) < self.V:
             raise InputError(f"center must be a joint in 0..{self.V - 1}, got {center}")
         self.center = None if center is None else int(center)
+        g = GRAPHS.get(model.spec["graph"])
+        self._coords = 2 if g is not None and g.planar else min(3, self.C)  # a confidence channel is no position
         self._recent = deque(maxlen=int(smooth_windows))
         self.reset()
 
@@ -138,10 +141,11 @@ class Stream:
                 clip[t, m] = last
         if self.center is not None:
             t0 = next(t for t, f in enumerate(self._frames) if chosen[0] in f)
-            origin = clip[t0, 0, self.center, :3].copy()
+            k = self._coords
+            origin = clip[t0, 0, self.center, :k].copy()
             for m in range(len(chosen)):
                 alive = np.abs(clip[:, m]).sum(axis=(1, 2)) > 0
-                clip[alive, m, :, :3] -= origin
+                clip[alive, m, :, :k] -= origin
         return clip, chosen
 
     def _emit(self, p, persons):

@@ -120,6 +120,15 @@ def test_centering_translates_like_ntu(ntu_model):
     for p in poses:
         oa, ob = a.push(p), b.push(p + np.array([0.5, -2.0, 3.0], np.float32))
     np.testing.assert_allclose(oa.window_probabilities, ob.window_probabilities, rtol=1e-4, atol=1e-6)
+    # keypoints with a confidence channel: only x and y move
+    coco = ctrgcn.Model("CTRGCN_lightV2", num_classes=3, graph="coco17", num_person=1, in_channels=3)
+    s = ctrgcn.Stream(coco, window=4, stride=1, center=0)
+    kp = np.random.default_rng(6).random((4, 17, 3)).astype(np.float32)
+    for p in kp:
+        s.push(p)
+    clip, _ = s._clip()
+    np.testing.assert_allclose(clip[:, 0, :, :2], kp[:, :, :2] - kp[0, 0, :2], atol=1e-7)
+    np.testing.assert_array_equal(clip[:, 0, :, 2], kp[:, :, 2])
 
 
 def test_smoothing(ntu_model):

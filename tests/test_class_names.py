@@ -1,5 +1,6 @@
 """Class names carried by a model and kept in its file (format version 4), the datasets' names,
 and the shipped-weights registry ``ctrgcn.pretrained``."""
+import os
 import struct
 import zlib
 
@@ -116,6 +117,7 @@ def test_pretrained_lists_and_loads_from_its_folder(tmp_path, monkeypatch):
 
 def test_shipped_folder_holds_only_real_weight_files():
     """The package folder exists; whatever it ships loads and names its classes."""
-    assert zoo.pretrained_dir() == zoo.PRETRAINED_DIR or "CTRGCN_PRETRAINED_DIR" in __import__("os").environ
+    assert zoo.pretrained_dir() == zoo.PRETRAINED_DIR or "CTRGCN_PRETRAINED_DIR" in os.environ
+    assert os.path.isdir(zoo.PRETRAINED_DIR)
     for name in zoo.available():
         assert ctrgcn.pretrained(name).classes is not None

@@ -1,4 +1,5 @@
-"""Skeleton data: the NTU RGB+D raw pipeline (C), NW-UCLA, modalities, augmentations and a loader.
+"""Skeleton data: the NTU RGB+D raw pipeline (C), NW-UCLA, your own recordings (``Sequences``),
+modalities, augmentations and a loader.
 
     from ctrgcn.data import NWUCLA, Loader
     ds = NWUCLA("../shared/data/nw-ucla", split="train", modality="bone")

@@ -121,3 +121,17 @@ def test_shipped_folder_holds_only_real_weight_files():
     assert os.path.isdir(zoo.PRETRAINED_DIR)
     for name in zoo.available():
         assert ctrgcn.pretrained(name).classes is not None
+
+
+def test_convert_adds_class_names(tmp_path, capsys):
+    from ctrgcn.__main__ import main
+    small(classes=10).save(tmp_path / "plain.ctrgcn")
+    assert main(["convert", str(tmp_path / "plain.ctrgcn"), str(tmp_path / "named.ctrgcn"), "--dtype", "float16",
+                 "--classes", "nwucla"]) == 0
+    assert ctrgcn.load(tmp_path / "named.ctrgcn").classes == list(ctrgcn.NWUCLA_CLASSES)
+    (tmp_path / "names.txt").write_text("\n".join(f"class {k}" for k in range(10)) + "\n")
+    assert main(["convert", str(tmp_path / "named.ctrgcn"), str(tmp_path / "mine.ctrgcn"),
+                 "--classes", str(tmp_path / "names.txt")]) == 0
+    assert ctrgcn.load(tmp_path / "mine.ctrgcn").classes == [f"class {k}" for k in range(10)]
+    assert main(["convert", str(tmp_path / "named.ctrgcn"), str(tmp_path / "x.ctrgcn"), "--classes", "ntu60"]) == 1
+    assert "60 names for a model of 10 classes" in capsys.readouterr().err

@@ -13,9 +13,10 @@ import numpy as np
 
 from ctrgcn import _core
 from ctrgcn._core import InputError
+from ctrgcn.skeletons import CORE_GRAPHS, GRAPHS as SKELETONS
 
 VARIANTS = tuple(_core.preset_spec())  # the presets are rows of one table in C (spec.c)
-GRAPHS = {"ntu": 25, "ucla": 20}
+GRAPHS = {name: g.num_joints for name, g in SKELETONS.items()}  # built-in graph -> joints
 # Keys official checkpoints carry that hold no values of ours.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
@@ -29,17 +30,20 @@ def _check_variant(variant):
 
 
 def _graph_args(graph, num_joints):
-    """'ntu' / 'ucla' / an edge list -> (graph name, V, edges or None)."""
+    """A built-in graph name / an edge list -> (graph name, V, edges or None). The C core builds
+    'ntu' and 'ucla' by name; the other built-in graphs travel as their bone lists."""
     if isinstance(graph, str):
         if graph not in GRAPHS:
-            raise InputError(f"unknown graph {graph!r}; use 'ntu', 'ucla' or a list of (i, j) edges")
+            raise InputError(f"unknown graph {graph!r}; use one of {', '.join(GRAPHS)} or a list of (i, j) edges")
         if num_joints is not None and int(num_joints) != GRAPHS[graph]:
             raise InputError(f"graph {graph!r} has {GRAPHS[graph]} joints, num_joints says {num_joints}")
-        return graph, GRAPHS[graph], None
+        if graph in CORE_GRAPHS:
+            return graph, GRAPHS[graph], None
+        return graph, GRAPHS[graph], SKELETONS[graph].edges.astype(np.int32)
     try:
         edges = np.asarray(graph, dtype=np.int64)
     except (TypeError, ValueError):
-        raise InputError("graph: expected 'ntu', 'ucla' or a list of (i, j) joint pairs") from None
+        raise InputError("graph: expected a built-in graph name or a list of (i, j) joint pairs") from None
     if edges.size == 0:
         edges = edges.reshape(0, 2)
     if edges.ndim != 2 or edges.shape[1] != 2:
@@ -48,6 +52,17 @@ def _graph_args(graph, num_joints):
         raise InputError("graph: joint indices are 0-based and must be >= 0")
     V = int(num_joints) if num_joints else (int(edges.max()) + 1 if edges.size else 1)
     return "custom", V, edges.astype(np.int32)
+
+
+def _graph_name(spec):
+    """The built-in graph a spec's joints and edges are, or "custom"."""
+    for name, g in SKELETONS.items():
+        if g.num_joints != spec["num_joints"]:
+            continue  # a known joint count with a different edge list is custom
+        ref = _core.preset_spec("CTRGCN", name, 1, 1, 3)["edges"] if name in CORE_GRAPHS else g.edges.tolist()
+        if [tuple(e) for e in ref] == [tuple(e) for e in spec["edges"]]:
+            return name
+    return "custom"
 
 
 def preset_spec(variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, base_channel=None,
@@ -105,15 +120,12 @@ class Model:
     def _setup(self, net, graph):
         self._net = net
         if graph is None:
-            s = net.spec()
-            graph = {25: "ntu", 20: "ucla"}.get(s["num_joints"], "custom")
-            if graph != "custom":  # a known joint count with a different edge list is custom
-                ref = _core.preset_spec("CTRGCN", graph, 1, 1, 3)["edges"]
-                graph = graph if [tuple(e) for e in ref] == [tuple(e) for e in s["edges"]] else "custom"
+            graph = _graph_name(net.spec())
         self._graph = graph
         self._threads = 0
         self._pool = {}
         self._pool_lock = threading.Lock()
+        self._names_lock = threading.Lock()  # a save (GIL released) reads the names that a setter frees
 
     @classmethod
     def _wrap(cls, net, graph=None):
@@ -158,6 +170,27 @@ class Model:
     num_person = property(lambda self: self._net.spec()["num_person"])
     in_channels = property(lambda self: self._net.spec()["in_channels"])
     base_channel = property(lambda self: self._net.spec()["base_channel"])
+
+    @property
+    def classes(self):
+        """Class names (a list of ``num_classes`` str) or None; kept when the model is saved."""
+        return self._net.classes()
+
+    @classes.setter
+    def classes(self, names):
+        if names is not None:
+            if isinstance(names, str):
+                raise InputError("classes: expected a list of names, got one str")
+            names = [str(n) if isinstance(n, np.str_) else n for n in names]
+            if len(names) != self.num_classes:
+                raise InputError(f"classes: {len(names)} names for a model of {self.num_classes} classes")
+        with self._names_lock:
+            self._net.set_classes(names)
+
+    def class_name(self, index):
+        """The name of class ``index``, or ``str(index)`` when the model carries no names."""
+        names = self.classes
+        return names[int(index)] if names else str(int(index))
 
     def num_parameters(self):
         """Learned values (BatchNorm running statistics excluded)."""
@@ -268,7 +301,8 @@ class Model:
     def write_file(self, path, dtype_code=0):
         """The project's file with tensors stored as given (0 float32, 1 float16, 2 int8) as they
         are; ``save`` folds BatchNorms first for the compact dtypes."""
-        self._net.save(str(path), int(dtype_code))
+        with self._names_lock:
+            self._net.save(str(path), int(dtype_code))
 
     # ---- weights ----
     def tensor_shapes(self):

@@ -3,8 +3,9 @@
  *   predict MODEL.ctrgcn INPUT.f32 N T
  *
  * INPUT.f32 holds N clips as raw little-endian float32 in (N, C, T, V, M) order, with C, V and M
- * those of the model. Prints, per clip, the top-1 class and its logit. Build (from the repository
- * root, with scipy-openblas32 installed; see tests/test_c_example.py for the exact command):
+ * those of the model. Prints, per clip, the top-1 class, its logit and its name when the model names
+ * its classes. Build (from the repository root, with scipy-openblas32 installed; see
+ * tests/test_c_example.py for the exact command):
  *
  *   cc -std=c11 -O2 -fopenmp -DCTRGCN_BLAS_SCIPY=1 -Icsrc/include -Icsrc -I$OPENBLAS_INCLUDE \
  *      csrc/core/\*.c csrc/layers/\*.c examples/predict.c -L$OPENBLAS_LIB -lscipy_openblas -lm -o predict */
@@ -47,7 +48,8 @@ int main(int argc, char **argv) {
         int best = 0;
         for (int k = 1; k < spec->num_classes; k++)
             if (z[k] > z[best]) best = k;
-        printf("%d %d %.6g\n", n, best, z[best]);
+        const char *name = ctrgcn_model_class_name(model, best); /* NULL when the file names no classes */
+        printf("%d %d %.6g%s%s\n", n, best, z[best], name ? " " : "", name ? name : "");
     }
     status = 0;
 done:

@@ -108,7 +108,7 @@ def relu(x):
 
 
 def rel_width(cin):
-    return 8 if cin in (3, 9) else cin // 8
+    return 8 if cin in (3, 9) or cin < 8 else cin // 8  # narrow 2-D inputs get 8, as the spec rule says
 
 
 # ---------------------------------------------------------------- parameter table

@@ -37,6 +37,12 @@ def test_c_program_predicts_what_python_predicts(tmp_path):
     logits = model(x)
     assert [int(r[1]) for r in rows] == list(logits.argmax(1))
     assert np.allclose([float(r[2]) for r in rows], logits.max(1), rtol=1e-4)
+    model.classes = [f"action {k}" for k in range(11)]  # a file that names its classes: the name follows
+    model.save(tmp_path / "m.ctrgcn")
+    run = subprocess.run([str(exe), str(tmp_path / "m.ctrgcn"), str(tmp_path / "x.f32"), "3", "23"],
+                         capture_output=True, text=True, check=True)
+    assert [line.split(None, 3)[3] for line in run.stdout.strip().splitlines()] == \
+        [f"action {k}" for k in logits.argmax(1)]
     bad = subprocess.run([str(exe), str(tmp_path / "x.f32"), str(tmp_path / "x.f32"), "3", "23"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "not a ctrgcn model file" in bad.stderr

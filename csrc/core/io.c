@@ -2,6 +2,7 @@
  *
  *   magic "CTRGCN\0\1" | u32 format version | spec (i32 fields, then the edge list) |
  *   u32 tensor count | per tensor: u16 name length, name, u8 dtype, u8 ndim, u32 shape[ndim], data |
+ *   [version 4: u32 class count (= num_classes) | per class: u16 name length, UTF-8 name] |
  *   u32 CRC-32 of every byte before it.
  *
  * Little-endian throughout. Tensor data by dtype:
@@ -10,7 +11,9 @@
  *   2 int8:    shape[0] x f32 scales, then numel x i8; value = q * scale of its output channel
  *              (symmetric, per first dimension). Only convolution weights and fc.weight use it.
  * A file that uses only float32 is written as format version 1 (readable by every build); one with
- * float16 or int8 tensors as version 2. Loading dequantises into float32.
+ * float16 or int8 tensors as version 2, a custom architecture as version 3, and a model that carries
+ * class names as version 4 (so a file without names stays readable by builds that predate them).
+ * Loading dequantises into float32.
  * The whole file is read and its checksum verified before anything is parsed, and every read is
  * bounds-checked, so a truncated or corrupted file is an error, never a crash. Saving goes through a
  * temporary file and a rename, so a failed save leaves the old file as it was. */
@@ -28,6 +31,7 @@ static const unsigned char MAGIC[8] = {'C', 'T', 'R', 'G', 'C', 'N', 0, 1};
 #define FORMAT_VERSION 1u          /* float32 only */
 #define FORMAT_VERSION_TYPED 2u    /* float16 / int8 tensors present */
 #define FORMAT_VERSION_SPEC 3u     /* the architecture itself follows the graph (what this build writes) */
+#define FORMAT_VERSION_NAMES 4u    /* version 3 plus the class names after the tensors */
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
 static uint32_t crc_table[256];
@@ -182,7 +186,7 @@ ctrgcn_status ctrgcn_model_save_as(const ctrgcn_model *m, const char *path, int 
     wbuf b = {0};
     const ctrgcn_spec *s = &m->spec;
     put(&b, MAGIC, sizeof MAGIC);
-    put_u32(&b, FORMAT_VERSION_SPEC);
+    put_u32(&b, m->class_names ? FORMAT_VERSION_NAMES : FORMAT_VERSION_SPEC);
     const int fields[] = {s->variant, s->num_classes, s->num_joints, s->num_person, s->in_channels,
                           s->base_channel, s->num_edges};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) put_u32(&b, (uint32_t)fields[i]);
@@ -212,6 +216,15 @@ ctrgcn_status ctrgcn_model_save_as(const ctrgcn_model *m, const char *path, int 
         if (st != CTRGCN_OK) {
             free(b.p);
             return st;
+        }
+    }
+    if (m->class_names) {
+        put_u32(&b, (uint32_t)s->num_classes);
+        for (int k = 0; k < s->num_classes; k++) {
+            const size_t len = strlen(m->class_names[k]);
+            const unsigned char c[2] = {len & 0xFF, len >> 8};
+            put(&b, c, 2);
+            put(&b, m->class_names[k], len);
         }
     }
     if (b.failed) {
@@ -356,6 +369,37 @@ static const char *printable(const unsigned char *p, size_t n, char *buf, size_t
     return buf;
 }
 
+/* The class-name section of a version-4 file into m (a short read is left for the caller). */
+static ctrgcn_status read_class_names(const char *path, rbuf *r, ctrgcn_model *m) {
+    const uint32_t count = get_u32(r);
+    if (r->short_read) return CTRGCN_OK;
+    if (count != (uint32_t)m->spec.num_classes)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds %u class names for %d classes", path, count,
+                           m->spec.num_classes);
+    char **names = calloc(count ? count : 1, sizeof *names);
+    if (!names) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory reading '%s'", path);
+    ctrgcn_status st = CTRGCN_OK;
+    for (uint32_t k = 0; k < count && st == CTRGCN_OK; k++) {
+        const unsigned char *h = get(r, 2);
+        const size_t len = h ? (size_t)h[0] | (size_t)h[1] << 8 : 0;
+        const unsigned char *text = get(r, len);
+        if (r->short_read) break;
+        if (len == 0 || len > CTRGCN_MAX_CLASS_NAME || memchr(text, 0, len)) {
+            st = ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': class name %u is empty, too long or holds a NUL byte", path, k);
+        } else if (!(names[k] = malloc(len + 1))) {
+            st = ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory reading '%s'", path);
+        } else {
+            memcpy(names[k], text, len);
+            names[k][len] = 0;
+        }
+    }
+    if (st == CTRGCN_OK && !r->short_read)
+        st = ctrgcn_model_set_class_names(m, (const char *const *)names, (int)count);
+    for (uint32_t k = 0; k < count; k++) free(names[k]);
+    free(names);
+    return st;
+}
+
 static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     ctrgcn_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -363,8 +407,8 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     if (!magic || memcmp(magic, MAGIC, sizeof MAGIC) != 0)
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is not a ctrgcn model file (bad magic)", path);
     const uint32_t version = get_u32(r);
-    if (version != FORMAT_VERSION && version != FORMAT_VERSION_TYPED && version != FORMAT_VERSION_SPEC)
-        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads versions 1 to 3", path,
+    if (version < FORMAT_VERSION || version > FORMAT_VERSION_NAMES)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' has format version %u; this build reads versions 1 to 4", path,
                            version);
     int *fields[] = {&spec.variant, &spec.num_classes, &spec.num_joints, &spec.num_person,
                      &spec.in_channels, &spec.base_channel, &spec.num_edges};
@@ -377,7 +421,7 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
         spec.edges[e][1] = (int)get_u32(r);
     }
     if (r->short_read) return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is truncated in its graph", path);
-    if (version == FORMAT_VERSION_SPEC) {
+    if (version >= FORMAT_VERSION_SPEC) {
         int *arch[] = {&spec.conv, &spec.relation, &spec.rel_reduction, &spec.rel_small};
         for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) *arch[i] = (int)get_u32(r);
         for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
@@ -437,6 +481,10 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
             return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': tensor '%s' holds non-finite values or scales", path,
                                t->name));
         }
+    }
+    if (!r->short_read && version == FORMAT_VERSION_NAMES) {
+        const ctrgcn_status names_st = read_class_names(path, r, m);
+        if (names_st != CTRGCN_OK) return free_and(m, names_st);
     }
     if (r->short_read || r->pos != r->n) {
         return free_and(m, ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' is %s", path, r->short_read ? "truncated" : "followed by extra bytes"));

@@ -27,8 +27,53 @@ ctrgcn_status ctrgcn_model_init(ctrgcn_model **out, const ctrgcn_spec *spec, uin
     return CTRGCN_OK;
 }
 
+static void free_class_names(ctrgcn_model *m) {
+    if (!m->class_names) return;
+    for (int i = 0; i < m->spec.num_classes; i++) free(m->class_names[i]);
+    free(m->class_names);
+    m->class_names = NULL;
+}
+
+ctrgcn_status ctrgcn_model_set_class_names(ctrgcn_model *m, const char *const *names, int count) {
+    if (!m) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL model");
+    if (count == 0 || !names) {
+        free_class_names(m);
+        return CTRGCN_OK;
+    }
+    if (count < 0 || count != m->spec.num_classes)
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "%d class names for a model of %d classes", count,
+                           m->spec.num_classes);
+    for (int i = 0; i < count; i++) {
+        const size_t len = names[i] ? strlen(names[i]) : 0;
+        if (len == 0 || len > CTRGCN_MAX_CLASS_NAME)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "class name %d must be 1 to %d bytes long, got %zu", i,
+                               CTRGCN_MAX_CLASS_NAME, len);
+    }
+    char **copy = calloc((size_t)count, sizeof *copy);
+    if (!copy) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for class names");
+    for (int i = 0; i < count; i++) {
+        const size_t len = strlen(names[i]);
+        copy[i] = malloc(len + 1);
+        if (!copy[i]) {
+            for (int j = 0; j < i; j++) free(copy[j]);
+            free(copy);
+            return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for class names");
+        }
+        memcpy(copy[i], names[i], len + 1);
+    }
+    free_class_names(m);
+    m->class_names = copy;
+    return CTRGCN_OK;
+}
+
+const char *ctrgcn_model_class_name(const ctrgcn_model *m, int index) {
+    if (!m || !m->class_names || index < 0 || index >= m->spec.num_classes) return NULL;
+    return m->class_names[index];
+}
+
 void ctrgcn_model_free(ctrgcn_model *m) {
     if (!m) return;
+    free_class_names(m);
     free(m->tensors);
     free(m->params);
     free(m);

@@ -66,6 +66,7 @@ struct ctrgcn_model {
     size_t params_size;
 
     uint64_t version;      /* moves whenever a value changes */
+    char **class_names;    /* num_classes names, or NULL when the model carries none */
 };
 
 /* spec.c */

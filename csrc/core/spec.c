@@ -150,8 +150,10 @@ ctrgcn_status ctrgcn_spec_set_edges(ctrgcn_spec *spec, int num_joints, int num_e
     return CTRGCN_OK;
 }
 
+/* The official rule (raw coordinates, 3 or 9 channels, get rel_small), extended to inputs narrower
+ * than the reduction (2-D keypoints: 2 channels), which the official rule would give width 0. */
 static int relation_width(const ctrgcn_spec *s, int cin) {
-    return (cin == 3 || cin == 9) ? s->rel_small : cin / s->rel_reduction;
+    return (cin == 3 || cin == 9 || cin < s->rel_reduction) ? s->rel_small : cin / s->rel_reduction;
 }
 
 ctrgcn_status ctrgcn_spec_validate(const ctrgcn_spec *s) {

@@ -81,7 +81,8 @@ typedef struct {
     int conv;           /* ctrgcn_conv_kind */
     int relation;       /* ctrgcn_relation_kind */
     /* relation width R of a spatial module with input width c: rel_small when c is 3 or 9 (raw
-     * coordinates), else c / rel_reduction (the official rule: 8 and 8) */
+     * coordinates) or below rel_reduction (2-D keypoints), else c / rel_reduction (the official
+     * rule: 8 and 8) */
     int rel_reduction, rel_small;
     ctrgcn_block_spec blocks[CTRGCN_NUM_BLOCKS];
     int num_edges;      /* inward edges (i, j), 0-based joints */
@@ -127,6 +128,13 @@ int ctrgcn_model_find_tensor(const ctrgcn_model *model, const char *name); /* -1
 /* Copy a tensor out of / into the model (numel floats). */
 ctrgcn_status ctrgcn_model_get_tensor(const ctrgcn_model *model, int index, float *dst);
 ctrgcn_status ctrgcn_model_set_tensor(ctrgcn_model *model, int index, const float *src);
+
+/* Class names the model carries (kept in its file): exactly num_classes names of 1 to
+ * CTRGCN_MAX_CLASS_NAME bytes each (UTF-8), copied; count 0 removes them. */
+#define CTRGCN_MAX_CLASS_NAME 1024
+ctrgcn_status ctrgcn_model_set_class_names(ctrgcn_model *model, const char *const *names, int count);
+/* Name of class `index`, or NULL when the model carries no names (or index is out of range). */
+const char *ctrgcn_model_class_name(const ctrgcn_model *model, int index);
 
 /* A counter that moves whenever the model's values change (sessions re-read them then). */
 uint64_t ctrgcn_model_version(const ctrgcn_model *model);
@@ -226,7 +234,8 @@ double ctrgcn_lr_at(const ctrgcn_lr_schedule *schedule, long iteration);
 
 /* ---- the project's file format -------------------------------------------------------------- */
 /* A single file: magic "CTRGCN\0\1", format version, the spec, then every named tensor
- * (name, shape, float32 data), and a CRC-32 of everything before it. Written atomically. */
+ * (name, shape, float32 data), the class names when the model carries them, and a CRC-32 of
+ * everything before it. Written atomically. */
 ctrgcn_status ctrgcn_model_save(const ctrgcn_model *model, const char *path);
 /* Storage dtypes of a file's tensors. FLOAT16 stores every tensor as IEEE half (nearest even; a
  * value beyond +-65504 is an error). INT8 stores convolution weights (4-D) and fc.weight as int8

@@ -126,6 +126,14 @@ void ctrgcn_rotate(float *x, int T, int V, int M, const double angles[3]);
 ctrgcn_status ctrgcn_ntu_batch(float *out, const float *data, int64_t N, int T, int M, const int64_t *indices,
                                int B, uint64_t seed, const ctrgcn_ntu_aug *aug);
 
+/* A batch from a pool of sequences of any layout: pool[F][M][V][C], sequence i at rows offsets[i] ..
+ * offsets[i] + lengths[i] -> out[B][C][window][V][M], with the crop and resize of ctrgcn_ntu_batch
+ * over all of a sequence's frames, the rotation when aug->theta > 0 and training (C must be 3),
+ * then the modality (parent: the joints' parents, needed by the bone modalities). */
+ctrgcn_status ctrgcn_seq_batch(float *out, const float *pool, int64_t pool_frames, int M, int V, int C,
+                               const int64_t *offsets, const int64_t *lengths, int64_t N, const int64_t *indices,
+                               int B, uint64_t seed, const ctrgcn_ntu_aug *aug, const int *parent);
+
 /* ---- NW-UCLA ----------------------------------------------------------------------------------- */
 /* One sample of the official feeder: seq[T][20][3] (float64) -> out[3][steps][20] float32.
  * train: rotation about x and y by integer degrees in [-60, 60] and a scale in [0.5, 1.5] before

@@ -252,31 +252,65 @@ done:
     return out;
 }
 
-static const int *parents_of(const char *graph, int V) {
-    if (strcmp(graph, "ntu") == 0 && V == CTRGCN_NTU_JOINTS) return ctrgcn_ntu_parent;
-    if (strcmp(graph, "ucla") == 0 && V == CTRGCN_UCLA_JOINTS) return ctrgcn_ucla_parent;
-    return NULL;
+/* parents (None, or int64 [V] with 0 <= parent[v] < V) -> a malloc'd int array, or NULL with
+ * *ok set: 1 when parents is None, 0 on an error (raised). */
+static int *parent_array(PyObject *obj, int V, int *ok) {
+    *ok = 0;
+    if (obj == Py_None) {
+        *ok = 1;
+        return NULL;
+    }
+    PyArrayObject *a = exact_array(obj, NPY_INT64, 1, "parents");
+    if (!a) return NULL;
+    int *parent = NULL;
+    if (PyArray_DIM(a, 0) != V) {
+        ctrgcn_py_input_error("parents: %ld entries for %d joints", (long)PyArray_DIM(a, 0), V);
+        goto done;
+    }
+    const int64_t *p = PyArray_DATA(a);
+    for (int v = 0; v < V; v++)
+        if (p[v] < 0 || p[v] >= V) {
+            ctrgcn_py_input_error("parents[%d] = %lld lies outside 0..%d", v, (long long)p[v], V - 1);
+            goto done;
+        }
+    if (!(parent = PyMem_Malloc(sizeof(int) * (size_t)(V ? V : 1)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int v = 0; v < V; v++) parent[v] = (int)p[v];
+    *ok = 1;
+done:
+    Py_DECREF(a);
+    return parent;
 }
 
-/* modality(x[C,T,V,M], name, graph) -> new array: "joint", "bone", "motion", "bone_motion" */
-static PyObject *data_modality(PyObject *self, PyObject *args) {
-    PyObject *xo;
-    const char *name, *graph;
-    if (!PyArg_ParseTuple(args, "Oss", &xo, &name, &graph)) return NULL;
+static int modality_code(const char *name) {
     static const char *names[4] = {"joint", "bone", "motion", "bone_motion"};
-    int modality = -1;
     for (int k = 0; k < 4; k++)
-        if (strcmp(name, names[k]) == 0) modality = k;
-    if (modality < 0) return ctrgcn_py_input_error("unknown modality '%s' (joint, bone, motion, bone_motion)", name);
+        if (strcmp(name, names[k]) == 0) return k;
+    ctrgcn_py_input_error("unknown modality '%s' (joint, bone, motion, bone_motion)", name);
+    return -1;
+}
+
+/* modality(x[C,T,V,M], name, parents) -> new array: "joint", "bone", "motion", "bone_motion";
+ * parents (int64 [V]) is needed by the bone modalities only. */
+static PyObject *data_modality(PyObject *self, PyObject *args) {
+    PyObject *xo, *parents_o;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "OsO", &xo, &name, &parents_o)) return NULL;
+    const int modality = modality_code(name);
+    if (modality < 0) return NULL;
     PyArrayObject *x = ctrgcn_py_float_array(xo, 4, "x");
     if (!x) return NULL;
     const int C = (int)PyArray_DIM(x, 0), T = (int)PyArray_DIM(x, 1), V = (int)PyArray_DIM(x, 2),
               M = (int)PyArray_DIM(x, 3);
-    const int *parent = parents_of(graph, V);
     PyObject *out = NULL;
     float *scratch = NULL;
+    int ok;
+    int *parent = parent_array(parents_o, V, &ok);
+    if (!ok) goto done;
     if (!parent && (modality == CTRGCN_MODALITY_BONE || modality == CTRGCN_MODALITY_BONE_MOTION)) {
-        ctrgcn_py_input_error("graph '%s' does not have %d joints (ntu: 25, ucla: 20)", graph, V);
+        ctrgcn_py_input_error("the %s modality needs the skeleton's parents", name);
         goto done;
     }
     out = PyArray_NewCopy(x, NPY_CORDER);
@@ -291,11 +325,71 @@ static PyObject *data_modality(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
 done:
     PyMem_Free(scratch);
+    PyMem_Free(parent);
     Py_DECREF(x);
     return out;
 }
 
+/* seq_batch(pool[F,M,V,C] f32, offsets i64, lengths i64, indices, seed, train, window, p_lo, p_hi, test_p,
+ *           min_length, theta, modality, parents i64[V] or None) -> [B,C,window,V,M] f32 */
+static PyObject *data_seq_batch(PyObject *self, PyObject *args) {
+    PyObject *pool_o, *off_o, *len_o, *idx_o, *parents_o;
+    unsigned long long seed;
+    ctrgcn_ntu_aug aug;
+    const char *modality;
+    if (!PyArg_ParseTuple(args, "OOOOKpidddidsO", &pool_o, &off_o, &len_o, &idx_o, &seed, &aug.train, &aug.window,
+                          &aug.p_lo, &aug.p_hi, &aug.test_p, &aug.min_length, &aug.theta, &modality, &parents_o))
+        return NULL;
+    if ((aug.modality = modality_code(modality)) < 0) return NULL;
+    PyArrayObject *pool = exact_array(pool_o, NPY_FLOAT32, 4, "pool");
+    PyArrayObject *off = pool ? exact_array(off_o, NPY_INT64, 1, "offsets") : NULL;
+    PyArrayObject *len = off ? exact_array(len_o, NPY_INT64, 1, "lengths") : NULL;
+    PyArrayObject *idx = len ? index_array(idx_o) : NULL;
+    PyObject *out = NULL;
+    int *parent = NULL, ok = 0;
+    if (!idx) goto done;
+    const npy_intp M = PyArray_DIM(pool, 1), V = PyArray_DIM(pool, 2), C = PyArray_DIM(pool, 3);
+    if (M < 1 || M > 16 || V < 1 || V > 4096 || C < 1 || C > 64 || PyArray_DIM(off, 0) != PyArray_DIM(len, 0) ||
+        PyArray_DIM(off, 0) < 1) {
+        ctrgcn_py_input_error("pool must be (frames, persons 1..16, joints, channels), offsets and lengths of one "
+                              "non-zero size");
+        goto done;
+    }
+    if (aug.window < 1 || aug.window > 4096) {
+        ctrgcn_py_input_error("window must be 1..4096");
+        goto done;
+    }
+    parent = parent_array(parents_o, (int)V, &ok);
+    if (!ok) goto done;
+    const npy_intp B = PyArray_DIM(idx, 0), dims[5] = {B, C, aug.window, V, M};
+    if (B > (1 << 24)) {
+        ctrgcn_py_input_error("batch too large");
+        goto done;
+    }
+    if (!(out = PyArray_SimpleNew(5, (npy_intp *)dims, NPY_FLOAT32))) goto done;
+    ctrgcn_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = ctrgcn_seq_batch(PyArray_DATA((PyArrayObject *)out), PyArray_DATA(pool), PyArray_DIM(pool, 0), (int)M, (int)V,
+                          (int)C, PyArray_DATA(off), PyArray_DATA(len), PyArray_DIM(off, 0), PyArray_DATA(idx), (int)B,
+                          (uint64_t)seed, &aug, parent);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        Py_CLEAR(out);
+        ctrgcn_py_raise(st);
+    }
+done:
+    PyMem_Free(parent);
+    Py_XDECREF(pool);
+    Py_XDECREF(off);
+    Py_XDECREF(len);
+    Py_XDECREF(idx);
+    return out;
+}
+
 PyMethodDef ctrgcn_data_methods[] = {
+    {"data_seq_batch", data_seq_batch, METH_VARARGS,
+     "data_seq_batch(pool[F,M,V,C], offsets, lengths, indices, seed, train, window, p_lo, p_hi, test_p, min_length, "
+     "theta, modality, parents) -> x[B,C,window,V,M]"},
     {"data_prepare_skeleton", data_prepare_skeleton, METH_VARARGS,
      "data_prepare_skeleton(path, stage=0) -> dict: parse an NTU .skeleton file (stage 0), denoise (1), "
      "translate (2)."},
@@ -303,5 +397,5 @@ PyMethodDef ctrgcn_data_methods[] = {
      "data_ntu_batch(data, indices, seed, train, window, p_lo, p_hi, test_p, min_length, theta, modality) -> x"},
     {"data_ucla_batch", data_ucla_batch, METH_VARARGS,
      "data_ucla_batch(pool, offsets, lengths, indices, train, seed, modality, steps) -> x"},
-    {"data_modality", data_modality, METH_VARARGS, "data_modality(x[C,T,V,M], name, graph) -> x"},
+    {"data_modality", data_modality, METH_VARARGS, "data_modality(x[C,T,V,M], name, parents int64[V] or None) -> x"},
     {NULL, NULL, 0, NULL}};

@@ -60,6 +60,65 @@ static PyObject *net_save(NetObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* classes() -> list of str, or None when the model carries no names */
+static PyObject *net_classes(NetObject *self, PyObject *unused) {
+    if (!ctrgcn_model_class_name(self->model, 0)) Py_RETURN_NONE;
+    const int n = ctrgcn_model_spec(self->model)->num_classes;
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) {
+        PyObject *name = PyUnicode_FromString(ctrgcn_model_class_name(self->model, i));
+        if (!name) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, i, name);
+    }
+    return list;
+}
+
+/* set_classes(list of str or None) */
+static PyObject *net_set_classes(NetObject *self, PyObject *obj) {
+    if (obj == Py_None) {
+        ctrgcn_model_set_class_names(self->model, NULL, 0);
+        Py_RETURN_NONE;
+    }
+    PyObject *seq = PySequence_Fast(obj, "classes: expected a list of str or None");
+    if (!seq) return NULL;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    const char **names = PyMem_Calloc(n ? (size_t)n : 1, sizeof *names);
+    PyObject *result = NULL;
+    if (!names) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(item)) {
+            ctrgcn_py_input_error("classes[%zd]: expected str, got %s", i, Py_TYPE(item)->tp_name);
+            goto done;
+        }
+        Py_ssize_t len;
+        names[i] = PyUnicode_AsUTF8AndSize(item, &len);
+        if (!names[i]) goto done;
+        if ((Py_ssize_t)strlen(names[i]) != len) {
+            ctrgcn_py_input_error("classes[%zd] holds a NUL character", i);
+            goto done;
+        }
+    }
+    if (n > INT_MAX) {
+        ctrgcn_py_input_error("classes: too many names");
+        goto done;
+    }
+    ctrgcn_status st = ctrgcn_model_set_class_names(self->model, names, (int)n);
+    if (st != CTRGCN_OK) {
+        ctrgcn_py_raise(st);
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_Free(names);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyObject *net_spec(NetObject *self, PyObject *unused) { return ctrgcn_spec_to_dict(ctrgcn_model_spec(self->model)); }
 
 static PyObject *net_version(NetObject *self, PyObject *unused) {
@@ -217,6 +276,8 @@ static PyMethodDef net_methods[] = {
      "layout() -> [dict per block]: widths, stride, spatial module, relation width R, relations computed "
      "(nrel), fused, down (1 identity, 2 conv), branch width B, branch-3 width, residual (0 none, 1 identity, "
      "2 conv)"},
+    {"classes", (PyCFunction)net_classes, METH_NOARGS, "classes() -> list of class names, or None"},
+    {"set_classes", (PyCFunction)net_set_classes, METH_O, "set_classes(list of str or None)"},
     {"spec", (PyCFunction)net_spec, METH_NOARGS, "spec() -> dict: every field of the spec, blocks as dicts"},
     {"version", (PyCFunction)net_version, METH_NOARGS, "version() -> counter that moves when values change"},
     {"tensors", (PyCFunction)net_tensors, METH_NOARGS, "tensors() -> [(name, shape, is_buffer)]"},

@@ -7,6 +7,18 @@ import os
 import ctrgcn
 
 
+def class_names(spec):
+    """'nwucla' / 'ntu60' / a text file of one name per line -> list of names."""
+    known = {"nwucla": ctrgcn.NWUCLA_CLASSES, "ntu60": ctrgcn.NTU60_CLASSES}
+    if spec in known:
+        return list(known[spec])
+    try:
+        with open(spec, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except OSError as exc:
+        raise ctrgcn.FileError(f"--classes: cannot read {spec!r} ({exc.strerror}); or use nwucla / ntu60") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ctrgcn convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="weight file (or a Paddle inference model's prefix)")
@@ -16,12 +28,16 @@ def main(argv=None):
     parser.add_argument("--onnx", action="store_true", help="write an ONNX model instead (float32)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--graph", default=None, help="'ntu' or 'ucla' when the joint count does not tell")
+    parser.add_argument("--classes", default=None, metavar="nwucla|ntu60|FILE",
+                        help="class names to store: NW-UCLA's ten, NTU-60's, or a text file with one name per line")
     args = parser.parse_args(argv)
     if args.onnx and args.dtype != "float32":
         parser.error("--onnx writes float32 weights; drop --dtype")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         parser.error("the output would overwrite the input")
     model = ctrgcn.load(args.input, graph=args.graph)
+    if args.classes:
+        model.classes = class_names(args.classes)
     if args.onnx:
         try:
             model.export_onnx(args.output, opset=args.opset)

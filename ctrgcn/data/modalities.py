@@ -4,14 +4,18 @@ import numpy as np
 
 from ctrgcn import _core
 from ctrgcn._core import InputError
+from ctrgcn.skeletons import GRAPHS, NTU, UCLA, Graph, graph_named, parents_from_edges
 
 MODALITIES = ("joint", "bone", "motion", "bone_motion")
-# (child, parent), 1-based, as the reference feeders list them; (21, 21) / (3, 3) are roots.
-NTU_BONE_PAIRS = ((1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
-                  (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23),
-                  (21, 21), (23, 8), (24, 25), (25, 12))
-UCLA_BONE_PAIRS = ((1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10),
-                   (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19))
+
+
+def _reference_pairs(graph):
+    """1-based (child, parent) pairs with the root as its own parent, as the reference feeders list them."""
+    return tuple(sorted([(c + 1, p + 1) for c, p in graph.bones] + [(graph.root + 1, graph.root + 1)]))
+
+
+NTU_BONE_PAIRS = _reference_pairs(NTU)
+UCLA_BONE_PAIRS = _reference_pairs(UCLA)
 
 
 def check_modality(name):
@@ -20,27 +24,50 @@ def check_modality(name):
     return MODALITIES.index(name)
 
 
+def parents_of(graph, V):
+    """parent[v] (int64) of a graph: a built-in name, a ``Graph`` or an edge list of (child, parent)."""
+    if isinstance(graph, Graph):
+        g = graph
+    elif isinstance(graph, str):
+        g = graph_named(graph)
+    else:
+        try:
+            edges = np.asarray(graph, dtype=np.int64)
+        except (TypeError, ValueError):
+            raise InputError("graph: expected a built-in name, a Graph or (child, parent) pairs") from None
+        if edges.size == 0:
+            edges = edges.reshape(0, 2)
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise InputError(f"graph: expected (child, parent) pairs, got an array of shape {edges.shape}")
+        if edges.size and (edges.min() < 0 or edges.max() >= V):
+            raise InputError(f"graph: edges must join joints 0..{V - 1}")
+        return parents_from_edges(edges, V)
+    if g.num_joints != V:
+        raise InputError(f"graph {g.name!r} has {g.num_joints} joints, the data {V}")
+    return g.parents()
+
+
 def _graph_of(x, graph):
     if graph is not None:
         return graph
     V = x.shape[-2]
-    if V == 25:
-        return "ntu"
-    if V == 20:
-        return "ucla"
-    raise InputError(f"cannot tell the skeleton from V={V}; pass graph='ntu' or 'ucla'")
+    for g in GRAPHS.values():
+        if g.num_joints == V:
+            return g
+    raise InputError(f"cannot tell the skeleton from V={V}; pass graph= (one of {', '.join(GRAPHS)} or an edge list)")
 
 
 def modality(x, name, graph=None):
-    """The modality `name` of x (C, T, V, M) or (N, C, T, V, M), as float32."""
+    """The modality `name` of x (C, T, V, M) or (N, C, T, V, M), as float32. ``graph`` (a built-in
+    name, a ``Graph`` or (child, parent) edges) gives the bones; by default it follows V."""
     check_modality(name)
     x = np.asarray(x)
     if x.ndim not in (4, 5):
         raise InputError(f"expected (C, T, V, M) or (N, C, T, V, M), got shape {x.shape}")
-    g = _graph_of(x, graph)
+    parents = None if name in ("joint", "motion") else parents_of(_graph_of(x, graph), x.shape[-2])
     if x.ndim == 4:
-        return _core.data_modality(x, name, g)
-    return np.stack([_core.data_modality(s, name, g) for s in x]) if len(x) else x.astype(np.float32)
+        return _core.data_modality(x, name, parents)
+    return np.stack([_core.data_modality(s, name, parents) for s in x]) if len(x) else x.astype(np.float32)
 
 
 def bone(x, graph=None):
@@ -48,7 +75,7 @@ def bone(x, graph=None):
 
 
 def motion(x):
-    return modality(x, "motion", graph="any")
+    return modality(x, "motion")
 
 
 def bone_motion(x, graph=None):

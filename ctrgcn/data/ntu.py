@@ -15,6 +15,7 @@ import numpy as np
 
 from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
+from ctrgcn.classes import NTU60_CLASSES
 from ctrgcn._core import Error, FileError, InputError
 from ctrgcn.data._pickle import load_labels
 from ctrgcn.data._seed import mix_seed
@@ -342,6 +343,7 @@ class NTUDataset(BatchedDataset):
             self.labels = np.asarray(labels, np.int64)
         if self.data.ndim != 5 or self.data.shape[1] != 3 or self.data.shape[3] != 25:
             raise InputError(f"'{root}': expected data (N, 3, T, 25, M), got {self.data.shape}")
+        self.classes = list(NTU60_CLASSES)  # the first 60 actions (NTU-120 adds 60 more)
         if len(self.labels) != len(self.data):
             raise InputError(f"'{root}': {len(self.data)} samples but {len(self.labels)} labels")
 

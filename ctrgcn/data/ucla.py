@@ -7,6 +7,7 @@ import numpy as np
 
 from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
+from ctrgcn.classes import NWUCLA_CLASSES
 from ctrgcn._core import FileError, InputError
 from ctrgcn.data._seed import mix_seed
 from ctrgcn.data.modalities import check_modality
@@ -85,6 +86,7 @@ class NWUCLA(BatchedDataset):
             seqs.append(x)
             labels.append(y)
         self.names = [p.stem for p in files]
+        self.classes = list(NWUCLA_CLASSES)
         self.labels = np.array(labels, np.int64)
         self._lengths = np.array([len(s) for s in seqs], np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)

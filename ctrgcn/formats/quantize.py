@@ -100,4 +100,5 @@ def save(model, path, dtype="float32"):
     from ctrgcn.model import Model
     folded = Model.from_spec(model.spec)
     folded.load_state_dict(fold_batchnorms(model.state_dict()))
+    folded.classes = model.classes
     folded.write_file(path, code)

@@ -18,10 +18,31 @@ def make_datasets(cfg):
                                 window=int(cfg["window"]), seed=seed)
         val = data.NTUDataset(cfg["data_root"], split="val", modality=cfg["modality"], augment=False,
                               window=int(cfg["window"]), seed=0)
+    elif cfg["dataset"] == "sequences":
+        if not cfg["data_root"]:
+            raise InputError("dataset 'sequences' needs data_root: a sequences .npz file")
+        args = dict(window=int(cfg["window"]), modality=cfg["modality"], graph=cfg["graph"])
+        train = data.Sequences.from_npz(cfg["data_root"], split="train", seed=seed, **args)
+        val = data.Sequences.from_npz(cfg["data_root"], split="val", **args)
     else:
-        raise InputError(f"dataset must be 'nwucla' or 'ntu', got {cfg['dataset']!r}")
+        raise InputError(f"dataset must be 'nwucla', 'ntu' or 'sequences', got {cfg['dataset']!r}")
     return subset(train, cfg["train_subset"], cfg["repeat"] if cfg["dataset"] == "nwucla" else 1), \
         subset(val, cfg["val_subset"], 1)
+
+
+def sequences_defaults(cfg):
+    """What a sequences file decides unless the config sets it: graph, persons, channels, classes
+    (and a 64-frame window)."""
+    from ctrgcn.data.sequences import graph_of, read_sequences_npz
+    if not cfg.get("data_root"):
+        raise InputError("dataset 'sequences' needs data_root: a sequences .npz file")
+    f = read_sequences_npz(cfg["data_root"])
+    first = f["sequences"][0]
+    graph, _ = graph_of(cfg.get("graph", f["edges"]), first.shape[2])
+    K = len(f["classes"]) if f["classes"] is not None else int(f["labels"].max()) + 1
+    found = dict(graph=graph, num_person=int(first.shape[1]), in_channels=int(first.shape[3]), num_classes=K,
+                 window=64)
+    return {k: v for k, v in found.items() if k not in cfg}
 
 
 def default_ucla_root():
@@ -42,6 +63,7 @@ class subset:
         picks = list(range(0, base, step))[:int(k)]
         self.index = [r * base + i for r in range(max(int(repeat), 1)) for i in picks]
         self.ds = ds
+        self.classes = getattr(ds, "classes", None)
         return self
 
     def __len__(self):

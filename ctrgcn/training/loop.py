@@ -9,7 +9,7 @@ import numpy as np
 from ctrgcn import _core
 from ctrgcn.model import Model
 from ctrgcn.training.config import load_config, lr_at, merged_config
-from ctrgcn.training.data import batches, make_datasets
+from ctrgcn.training.data import batches, make_datasets, sequences_defaults
 from ctrgcn.training.losses import kl_toward, mixup, soft_targets
 
 
@@ -57,6 +57,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
     this call, as an interruption would (the checkpoint is written)."""
     cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config or {})
     cfg.update(overrides)
+    if cfg.get("dataset") == "sequences":
+        cfg.update(sequences_defaults(cfg))
     cfg = merged_config(cfg)
     work = cfg["work_dir"]
     os.makedirs(work, exist_ok=True)
@@ -89,6 +91,10 @@ def train(config=None, resume=False, stop_after=None, **overrides):
     log = open(log_path, "a")
     try:
         train_ds, val_ds = make_datasets(cfg)
+        classes = getattr(train_ds, "classes", None)
+        for m in models:  # the saved models name their classes when the data does
+            if classes is not None and len(classes) == K:
+                m.classes = list(classes)
         loader = batches(train_ds, int(cfg["batch_size"]), shuffle=True, seed=int(cfg["seed"]), drop_last=True)
         for epoch in range(start_epoch, int(cfg["epochs"])):
             loader.epoch = epoch  # order and augmentation of this epoch

@@ -88,7 +88,7 @@ static void write_bytes(const char *path, const unsigned char *b, size_t n) {
     fclose(f);
 }
 
-static void file_format(const char *dir) {
+static void file_format(const char *dir, int with_names) {
     char path[1024], bad[1024];
     snprintf(path, sizeof path, "%s/m.ctrgcn", dir);
     snprintf(bad, sizeof bad, "%s/bad.ctrgcn", dir);
@@ -100,9 +100,21 @@ static void file_format(const char *dir) {
     CHECK(ctrgcn_spec_validate(&stale) == CTRGCN_ERR_ARGUMENT, "stale base refused");
     ctrgcn_model *m, *l;
     CHECK(ctrgcn_model_init(&m, &spec, 1) == CTRGCN_OK, "init");
+    const char *names[4] = {"walk", "sit down", "", "wave"};
+    CHECK(ctrgcn_model_set_class_names(m, names, 4) != CTRGCN_OK, "an empty class name refused");
+    CHECK(ctrgcn_model_set_class_names(m, names, 3) != CTRGCN_OK, "a wrong name count refused");
+    names[2] = "pick up";
+    if (with_names) CHECK(ctrgcn_model_set_class_names(m, names, 4) == CTRGCN_OK, "class names");
     CHECK(ctrgcn_model_save(m, path) == CTRGCN_OK, "save");
     CHECK(ctrgcn_model_load(&l, path) == CTRGCN_OK, "load");
+    CHECK(with_names ? strcmp(ctrgcn_model_class_name(l, 2), "pick up") == 0 : !ctrgcn_model_class_name(l, 0),
+          "class names read back");
+    CHECK(!ctrgcn_model_class_name(l, 4) && !ctrgcn_model_class_name(l, -1), "class index out of range");
     ctrgcn_model_free(l);
+    if (!with_names) { /* the damage loops below cover the layout with names, which ends in the same bytes */
+        ctrgcn_model_free(m);
+        return;
+    }
     size_t n;
     unsigned char *b = slurp(path, &n);
     CHECK(b && n > 100, "read back");
@@ -118,6 +130,40 @@ static void file_format(const char *dir) {
     }
     free(b);
     ctrgcn_model_free(m);
+}
+
+/* Sequence batches of odd layouts: every modality, training and evaluation, windows longer and
+ * shorter than the sequences. */
+static void sequence_batches(void) {
+    enum { F = 23, M = 2, V = 5, C = 3 };
+    float pool[F * M * V * C];
+    unsigned s = 7;
+    for (int i = 0; i < F * M * V * C; i++) pool[i] = frand(&s);
+    const int64_t offsets[3] = {0, 1, 9}, lengths[3] = {1, 8, 14}, indices[4] = {2, 0, 1, 2};
+    const int parent[V] = {0, 0, 1, 1, 3};
+    for (int window = 1; window <= 30; window += 29)
+        for (int modality = 0; modality < 4; modality++)
+            for (int train = 0; train < 2; train++) {
+                ctrgcn_ntu_aug aug;
+                ctrgcn_ntu_aug_defaults(&aug, train);
+                aug.window = window, aug.min_length = window, aug.modality = modality;
+                float *out = malloc(sizeof(float) * 4 * C * window * V * M);
+                CHECK(ctrgcn_seq_batch(out, pool, F, M, V, C, offsets, lengths, 3, indices, 4, 5, &aug, parent) ==
+                          CTRGCN_OK, "sequence batch");
+                free(out);
+            }
+    ctrgcn_ntu_aug aug;
+    ctrgcn_ntu_aug_defaults(&aug, 1);
+    float out[C * 64 * V * M];
+    const int64_t past_end[1] = {3};
+    CHECK(ctrgcn_seq_batch(out, pool, F, M, V, C, offsets, lengths, 3, past_end, 1, 5, &aug, parent) != CTRGCN_OK,
+          "index past the sequences refused");
+    const int64_t too_long[3] = {1, 8, 15};
+    CHECK(ctrgcn_seq_batch(out, pool, F, M, V, C, offsets, too_long, 3, indices, 1, 5, &aug, parent) != CTRGCN_OK,
+          "sequence past the pool refused");
+    aug.modality = 1;
+    CHECK(ctrgcn_seq_batch(out, pool, F, M, V, C, offsets, lengths, 3, indices, 1, 5, &aug, NULL) != CTRGCN_OK,
+          "bones without parents refused");
 }
 
 static void skeleton_prefixes(const char *skeleton) {
@@ -159,7 +205,9 @@ int main(int argc, char **argv) {
         run_model(variants[v], "ntu", 2, 1, 3);
         run_model(variants[v], "ucla", 1, 1, 1);
     }
-    file_format(argv[1]);
+    file_format(argv[1], 0);
+    file_format(argv[1], 1);
+    sequence_batches();
     if (strcmp(argv[2], "-") != 0) skeleton_prefixes(argv[2]);
     printf("sanitized driver: ok\n");
     return 0;

@@ -1,0 +1,68 @@
+"""Multi-stream fusion: several models, each fed its own modality of one joint input, their logits
+summed with weights, as the accuracy tables fuse the joint, bone, motion and bone-motion streams
+(the official CTR-GCN ensemble sums the streams' scores the same way)."""
+import numpy as np
+
+from ctrgcn._core import InputError
+from ctrgcn.data.modalities import check_modality, modality
+from ctrgcn.inputs import model_graph
+
+
+class Ensemble:
+    """``Ensemble(models, modalities, weights=None)``: model i takes modality ``modalities[i]``
+    ("joint", "bone", "motion", "bone_motion") of the joint input; ``weights`` default to 1 each.
+    ``scores(x)`` is the weighted sum of the models' logits for ``x`` (N, C, T, V, M) of joints,
+    ``predict_proba`` its softmax, ``predict`` its argmax. Every model must take the same classes,
+    joints, channels and persons."""
+
+    def __init__(self, models, modalities, weights=None):
+        self.models, self.modalities = list(models), list(modalities)
+        if not self.models:
+            raise InputError("Ensemble: no models")
+        if len(self.modalities) != len(self.models):
+            raise InputError(f"Ensemble: {len(self.models)} models but {len(self.modalities)} modalities")
+        for name in self.modalities:
+            check_modality(name)
+        self.weights = [1.0] * len(self.models) if weights is None else [float(w) for w in weights]
+        if len(self.weights) != len(self.models):
+            raise InputError(f"Ensemble: {len(self.models)} models but {len(self.weights)} weights")
+        if not all(np.isfinite(self.weights)):
+            raise InputError("Ensemble: weights must be finite")
+        first = self.models[0]
+        shape = lambda m: (m.num_classes, m.num_joints, m.in_channels, m.num_person)
+        for i, m in enumerate(self.models[1:], 1):
+            if shape(m) != shape(first):
+                raise InputError(f"Ensemble: model {i} takes (classes, joints, channels, persons) {shape(m)}, "
+                                 f"model 0 {shape(first)}")
+        self._graph = model_graph(first)
+
+    @property
+    def num_classes(self):
+        return self.models[0].num_classes
+
+    @property
+    def classes(self):
+        """The first model's class names that any model carries, or None."""
+        return next((m.classes for m in self.models if m.classes), None)
+
+    def scores(self, x):
+        """Weighted sum of the models' logits, float32 (N, K)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 5:
+            raise InputError(f"x: expected (N, C, T, V, M) joints, got shape {x.shape}")
+        total = None
+        for m, name, w in zip(self.models, self.modalities, self.weights):
+            stream = x if name == "joint" else modality(x, name, self._graph)
+            logits = m(stream).astype(np.float64) * w
+            total = logits if total is None else total + logits
+        return total.astype(np.float32)
+
+    def predict_proba(self, x):
+        s = self.scores(x).astype(np.float64)
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def predict(self, x):
+        """Top-1 class index per sample."""
+        return np.argmax(self.scores(x), axis=1)

@@ -1,0 +1,40 @@
+"""Weights shipped with the package: ``ctrgcn.pretrained()`` lists them, ``ctrgcn.pretrained(name)``
+loads one, offline.
+
+They are the project's own files, ``<name>.ctrgcn``, in ``ctrgcn/pretrained/`` (package data). The
+folder can be replaced by setting ``CTRGCN_PRETRAINED_DIR`` or ``ctrgcn.zoo.PRETRAINED_DIR``."""
+import os
+
+from ctrgcn._core import InputError
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+SUFFIX = ".ctrgcn"
+# The model `predict` uses when no weights are given (NW-UCLA skeletons, joint modality).
+DEFAULT_MODEL = "nwucla_ctrgcn_joint"
+
+
+def pretrained_dir():
+    return os.environ.get("CTRGCN_PRETRAINED_DIR") or PRETRAINED_DIR
+
+
+def available():
+    """Names of the shipped weight files, sorted."""
+    folder = pretrained_dir()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and os.path.isfile(os.path.join(folder, n)))
+
+
+def pretrained(name=None):
+    """``pretrained()``: the names of the shipped models. ``pretrained(name)``: that model, loaded
+    from the package (no network); an unknown name raises ``ctrgcn.InputError`` listing the names."""
+    names = available()
+    if name is None:
+        return names
+    if name not in names:
+        shipped = ", ".join(names) if names else f"none (no weight files in {pretrained_dir()})"
+        raise InputError(f"no shipped model {name!r}; available: {shipped}")
+    from ctrgcn.weights import load
+    return load(os.path.join(pretrained_dir(), name + SUFFIX))

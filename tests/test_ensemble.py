@@ -1,0 +1,59 @@
+"""ctrgcn.Ensemble: the four-stream fusion on real NW-UCLA clips equals summing each stream's model
+on the feeder's own stream of those clips."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ctrgcn
+from ctrgcn.data import NWUCLA
+
+UCLA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "nw-ucla" / "all_sqe"
+STREAMS = ("joint", "bone", "motion", "bone_motion")
+CLIPS = ["a01_s01_e00_v03", "a02_s05_e01_v03", "a06_s03_e02_v03", "a12_s08_e00_v03"]
+
+
+def subset_root(folder, stems):
+    """A folder of links to a few NW-UCLA files: NWUCLA over it reads only those."""
+    folder.mkdir(exist_ok=True)
+    for stem in stems:
+        link = folder / f"{stem}.json"
+        if not link.exists():
+            link.symlink_to(UCLA_ROOT / f"{stem}.json")
+    return folder
+
+
+def test_four_streams_on_nwucla(tmp_path):
+    if not UCLA_ROOT.is_dir():
+        pytest.skip("no NW-UCLA data")
+    models = [ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=s) for s in range(4)]
+    models[2].classes = list(ctrgcn.NWUCLA_CLASSES)
+    root = subset_root(tmp_path / "few", CLIPS)
+    idx = [0, 1, 2, 3]
+    x = NWUCLA(root, split="val").batch(idx)[0]
+    per_stream = [m(NWUCLA(root, split="val", modality=s).batch(idx)[0]).astype(np.float64)
+                  for m, s in zip(models, STREAMS)]
+    for weights in (None, [0.6, 0.6, 0.4, 0.4]):
+        ens = ctrgcn.Ensemble(models, STREAMS, weights)
+        w = weights or [1.0] * 4
+        want = sum(wi * s for wi, s in zip(w, per_stream))
+        np.testing.assert_allclose(ens.scores(x), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        p = ens.predict_proba(x)
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+        np.testing.assert_array_equal(ens.predict(x), want.argmax(axis=1))
+        np.testing.assert_array_equal(np.argmax(p, axis=1), want.argmax(axis=1))
+    assert ens.classes == list(ctrgcn.NWUCLA_CLASSES) and ens.num_classes == 10
+    # one model alone is that model
+    one = ctrgcn.Ensemble(models[:1], ["joint"])
+    np.testing.assert_allclose(one.predict_proba(x), models[0].predict_proba(x), rtol=1e-5, atol=1e-7)
+
+
+def test_bad_ensembles():
+    a = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1)
+    b = ctrgcn.Model("CTRGCN_lightV2", num_classes=60, graph="ntu", num_person=2)
+    for args in (([], []), ([a, b], ["joint", "bone"]), ([a], ["joint", "bone"]), ([a], ["speed"]),
+                 ([a, a], ["joint", "bone"], [1.0]), ([a], ["joint"], [float("nan")])):
+        with pytest.raises(ctrgcn.InputError):
+            ctrgcn.Ensemble(*args)
+    with pytest.raises(ctrgcn.InputError):
+        ctrgcn.Ensemble([a], ["joint"]).scores(np.zeros((3, 52, 20, 1)))

@@ -13,7 +13,8 @@ from ctrgcn.weights import load  # noqa: E402
 from ctrgcn.preprocess import preprocess  # noqa: E402
 from ctrgcn.bench import benchmark  # noqa: E402
 from ctrgcn.training import train  # noqa: E402
+from ctrgcn import cuda  # noqa: E402
 
 __all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "Trainer", "preset_spec", "load", "preprocess",
-           "benchmark", "train"]
+           "benchmark", "train", "cuda"]
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ SOURCES = sorted(glob.glob(os.path.join("csrc", "backends", "cuda", "*.cu")))
 # Hopper machine code plus its PTX, which newer GPUs compile at load time.
 ARCH = ["-gencode", "arch=compute_90,code=sm_90", "-gencode", "arch=compute_90,code=compute_90"]
 NVCC_FLAGS = ["-std=c++17", "-O3", "-Xcompiler", "-fPIC,-fvisibility=hidden,-Wall", "-Icsrc", "-Icsrc/include"]
-JOBS = 2  # the build machines have two cores
+JOBS = int(os.environ.get("CTRGCN_CUDA_JOBS", "2"))  # the development machines have two cores
 
 
 def find_nvcc():

@@ -139,6 +139,9 @@ const float *cuda_ones(backend_ctx *c, size_t n) {
 }
 
 ctrgcn_status cuda_reserve(backend_ctx *c, size_t floats) {
+    /* A new plan starts clean: a scratch allocation that failed under the old one need not fail
+     * again (a fault of the device itself would show at this sync). */
+    if (c->failed && cudaStreamSynchronize(c->stream) == cudaSuccess) c->failed = 0;
     /* one person's worth up front; the batch-level ops grow it to what their batch needs */
     if (!cuda_scratch(c, 0, sizeof(float) * floats))
         return fail_fn(CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory for scratch");

@@ -259,6 +259,33 @@ def test_eval_matches_cpu_at_ntu_shapes(variant, batch):
 
 
 @needs_gpu
+def test_graph_replay_matches_direct_runs(monkeypatch):
+    """Eval passes are captured into a CUDA graph once they repeat, and replayed only while the
+    pass is the same: new input values, a probe, other shapes and new weights all stay right."""
+    rng = np.random.default_rng(4)
+    x1, x2 = (rng.standard_normal((1, 3, 64, 25, 2)).astype(np.float32) for _ in range(2))
+    x3 = rng.standard_normal((1, 3, 40, 25, 2)).astype(np.float32)
+    cpu = ctrgcn.Model("CTRGCN", seed=2)
+    gpu = ctrgcn.Model("CTRGCN", seed=2, device="cuda")
+    gpu.set_threads(1)  # one pooled session: every call below meets the same graph state
+    for x in (x1, x1, x1, x2, x2, x3, x1, x1, x1):  # direct, direct, captured, replays, a new plan...
+        assert rel_err(gpu(x), cpu(x)) < 1e-5
+    _, act = gpu.forward_block(x1, 6)  # a probed pass must not replay (it downloads block 6 inside)
+    _, want = cpu.forward_block(x1, 6)
+    assert rel_err(act, want) < 1e-5
+    assert rel_err(gpu(x1), cpu(x1)) < 1e-5
+    flat = cpu.flat_params() * np.float32(0.9)  # new weights: folded again into the same memory
+    cpu.set_flat_params(flat)
+    gpu.set_flat_params(flat)
+    for _ in range(3):
+        assert rel_err(gpu(x2), cpu(x2)) < 1e-5
+    monkeypatch.setenv("CTRGCN_CUDA_GRAPHS", "0")
+    direct = ctrgcn.Model("CTRGCN", seed=2, device="cuda")
+    direct.set_flat_params(flat)
+    np.testing.assert_allclose(direct(x2), gpu(x2), rtol=1e-6, atol=1e-6 * np.abs(direct(x2)).max())
+
+
+@needs_gpu
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_fifty_training_steps_agree_with_cpu(variant):
     """50 SGD steps at NW-UCLA shapes from the same weights and batches: the loss curves agree

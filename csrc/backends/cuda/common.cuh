@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
+#include <stdint.h>
 
 extern "C" {
 #include "backends/backend.h"
@@ -27,6 +28,15 @@ struct backend_ctx {
     size_t ones_len;
     unsigned long long *counter;
     int failed; /* a scratch allocation or a launch failed: later ops do nothing */
+    /* The eval pass as a CUDA graph (memory.cu, cuda_run_lanes). Every op mixes its name and
+     * arguments into `sig`; a pass whose signature repeats is captured once and then replayed
+     * after a dry run (ops only sign, `dry`) proves the next pass issues the same ops on the same
+     * memory. A pass that moves memory to or from the host (a probe) is never replayed. */
+    uint64_t sig, graph_sig, prev_sig;
+    int dry, capturing, impure, capture_next, graphs; /* graphs: 1 on, 0 off (CTRGCN_CUDA_GRAPHS=0 or a failed capture) */
+    lane_fn graph_fn, prev_fn;
+    cudaGraphExec_t exec;
+    long replays;
 };
 
 /* Reports a failure through the core's error slot (bound at load time; may be a no-op). */

@@ -6,6 +6,7 @@
  * the whole batch in one eval pass (eval_chunk 0) on one lane. */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/cuda/conv.cuh"
@@ -76,7 +77,9 @@ ctrgcn_status cuda_init(backend_ctx **out, int threads) {
         cuda_release(c);
         return fail_fn(CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory starting a context");
     }
-    cublasSetWorkspace(c->blas, c->blas_ws, ws);
+    cublasSetWorkspace(c->blas, c->blas_ws, ws); /* also what lets cuBLAS calls be captured in a graph */
+    const char *graphs = getenv("CTRGCN_CUDA_GRAPHS");
+    c->graphs = !(graphs && strcmp(graphs, "0") == 0);
     *out = c;
     return CTRGCN_OK;
 }
@@ -84,6 +87,7 @@ ctrgcn_status cuda_init(backend_ctx **out, int threads) {
 void cuda_release(backend_ctx *c) {
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->exec) cudaGraphExecDestroy(c->exec);
     if (c->blas) cublasDestroy(c->blas);
     cudaFree(c->blas_ws);
     cudaFree(c->scratch[0]);
@@ -98,6 +102,10 @@ void cuda_release(backend_ctx *c) {
 void *cuda_scratch(backend_ctx *c, int slot, size_t bytes) {
     if (c->failed) return NULL;
     if (bytes <= c->scratch_bytes[slot]) return c->scratch[slot];
+    if (c->capturing) { /* no synchronising while a graph is captured: the capture is abandoned */
+        c->impure = 1;
+        return NULL;
+    }
     /* the ops enqueued before may still read the old buffer */
     cudaStreamSynchronize(c->stream);
     cudaFree(c->scratch[slot]);
@@ -122,6 +130,10 @@ static __global__ void fill_kernel(float *x, float v, size_t n) {
 const float *cuda_ones(backend_ctx *c, size_t n) {
     if (c->failed) return NULL;
     if (n <= c->ones_len) return c->ones;
+    if (c->capturing) {
+        c->impure = 1;
+        return NULL;
+    }
     cudaStreamSynchronize(c->stream);
     cudaFree(c->ones);
     c->ones_len = 0;
@@ -154,10 +166,80 @@ int cuda_lanes(backend_ctx *c, int chunks) {
     return 1;
 }
 
+/* ---- the eval pass as a CUDA graph --------------------------------------------------------------
+ * A batch-1 pass is some 150 small launches; replaying them as one graph takes the host's launch
+ * cost off the critical path. Correctness rests on the signature: the graph replays only when a
+ * dry run of the pass issues exactly the ops and arguments (pointers included) it was captured
+ * with, so a new plan, other shapes or a probe download run the pass directly instead. */
+static void drop_graph(backend_ctx *c) {
+    if (c->exec) cudaGraphExecDestroy(c->exec);
+    c->exec = NULL;
+    c->graph_fn = NULL;
+}
+
+/* Runs the pass under stream capture; 1 when it is now a graph (and launched). */
+static int capture(backend_ctx *c, lane_fn fn, void *arg) {
+    const int failed = c->failed;
+    cudaGraph_t g = NULL;
+    c->sig = 0;
+    c->impure = 0;
+    if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    c->capturing = 1;
+    fn(arg, 0, 0);
+    c->capturing = 0;
+    cudaError_t err = cudaStreamEndCapture(c->stream, &g);
+    const int ok = err == cudaSuccess && g && !c->impure && !c->failed && c->sig == c->prev_sig &&
+                   cudaGraphInstantiate(&c->exec, g, 0) == cudaSuccess;
+    if (g) cudaGraphDestroy(g);
+    if (!ok) {
+        /* nothing of the pass ran; undo what the capture marked and run it directly */
+        cudaGetLastError();
+        c->exec = NULL;
+        c->failed = failed;
+        c->graphs = 0;
+        return 0;
+    }
+    c->graph_fn = fn;
+    c->graph_sig = c->sig;
+    err = cudaGraphLaunch(c->exec, c->stream);
+    if (err != cudaSuccess) cuda_report(c, "graph launch", err);
+    return 1;
+}
+
 void cuda_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg) {
-    (void)c;
     (void)lanes;
-    for (int i = 0; i < chunks; i++) fn(arg, i, 0);
+    if (chunks != 1 || !c->graphs || c->failed) {
+        for (int i = 0; i < chunks; i++) fn(arg, i, 0);
+        return;
+    }
+    if (c->exec && c->graph_fn == fn) {
+        c->sig = 0;
+        c->impure = 0;
+        c->dry = 1;
+        fn(arg, 0, 0);
+        c->dry = 0;
+        if (!c->impure && c->sig == c->graph_sig) {
+            cudaError_t err = cudaGraphLaunch(c->exec, c->stream);
+            if (err != cudaSuccess) cuda_report(c, "graph launch", err);
+            c->replays++;
+            return;
+        }
+        drop_graph(c);
+    }
+    if (c->capture_next && c->prev_fn == fn) {
+        c->capture_next = 0;
+        if (capture(c, fn, arg)) return;
+    }
+    c->sig = 0;
+    c->impure = 0;
+    fn(arg, 0, 0);
+    /* the same pass twice in a row: the next one is captured */
+    c->capture_next = !c->impure && c->sig != 0 && fn == c->prev_fn && c->sig == c->prev_sig;
+    c->prev_fn = fn;
+    c->prev_sig = c->impure ? 0 : c->sig;
 }
 
 void *cuda_alloc(backend_ctx *c, size_t bytes) {
@@ -176,15 +258,23 @@ void cuda_free(backend_ctx *c, void *p) {
     cudaFree(p);
 }
 
+/* Host transfers inside a pass make it unreplayable; in a dry run or a capture they do nothing
+ * (the pass then runs again directly). */
+static int in_pass(backend_ctx *c) {
+    if (!c->dry && !c->capturing) return 0;
+    c->impure = 1;
+    return 1;
+}
+
 void cuda_upload(backend_ctx *c, void *dst, const void *host_src, size_t bytes) {
-    if (!bytes || c->failed) return;
+    if (!bytes || c->failed || in_pass(c)) return;
     /* from pageable memory: returns once the source is staged, so the caller may reuse it */
     cudaError_t err = cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream);
     if (err != cudaSuccess) cuda_report(c, "upload", err);
 }
 
 void cuda_download(backend_ctx *c, void *host_dst, const void *src, size_t bytes) {
-    if (!bytes) return;
+    if (!bytes || in_pass(c)) return;
     if (!c->failed) {
         cudaError_t err = cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream);
         if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
@@ -196,7 +286,7 @@ void cuda_download(backend_ctx *c, void *host_dst, const void *src, size_t bytes
 }
 
 void cuda_zero(backend_ctx *c, void *p, size_t bytes) {
-    if (!bytes || c->failed) return;
+    if (!bytes || c->failed || in_pass(c)) return;
     cudaError_t err = cudaMemsetAsync(p, 0, bytes, c->stream);
     if (err != cudaSuccess) cuda_report(c, "memset", err);
 }
@@ -213,7 +303,7 @@ static __global__ void nonfinite_kernel(unsigned long long *out, const float *x,
 }
 
 size_t cuda_count_nonfinite(backend_ctx *c, const float *x, size_t count) {
-    if (!count) return 0;
+    if (!count || in_pass(c)) return 0;
     unsigned long long bad = 0;
     cuda_zero(c, c->counter, sizeof bad);
     LAUNCH(c, nonfinite_kernel, count, c->counter, x, count);
@@ -287,6 +377,29 @@ void rows_bias(backend_ctx *c, float *y, size_t ld, const float *b, int n, int r
 }
 
 /* ---- the table and the exported entry --------------------------------------------------------- */
+/* Every op signs its call (name and arguments) into the context's signature, and does nothing
+ * more in a dry run. */
+static inline uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ULL + (h >> 29); }
+template <typename T> static inline uint64_t bits(T *p) { return (uint64_t)(uintptr_t)p; }
+static inline uint64_t bits(int v) { return (uint64_t)(int64_t)v; }
+static inline uint64_t bits(size_t v) { return (uint64_t)v; }
+static inline uint64_t bits(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+template <auto F> struct signed_op;
+template <typename... A, void (*F)(backend_ctx *, A...)> struct signed_op<F> {
+    static void run(backend_ctx *c, A... a) {
+        uint64_t h = mix(c->sig, (uint64_t)(uintptr_t)F);
+        ((h = mix(h, bits(a))), ...);
+        c->sig = h;
+        if (!c->dry) F(c, a...);
+    }
+};
+#define OP(f) signed_op<f>::run
+
 static const ctrgcn_backend table = [] {
     ctrgcn_backend t;
     memset(&t, 0, sizeof t);
@@ -304,35 +417,35 @@ static const ctrgcn_backend table = [] {
     t.zero = cuda_zero;
     t.sync = cuda_sync;
     t.count_nonfinite = cuda_count_nonfinite;
-    t.input_forward = cuda_input_forward;
-    t.persons_forward = cuda_persons_forward;
-    t.persons_backward = cuda_persons_backward;
-    t.bn_forward = cuda_bn_forward;
-    t.bn_backward = cuda_bn_backward;
-    t.affine_forward = cuda_affine_forward;
-    t.add_relu_forward = cuda_add_relu_forward;
-    t.relu_backward = cuda_relu_backward;
-    t.accumulate = cuda_accumulate;
-    t.conv1x1_forward = cuda_conv1x1_forward;
-    t.conv1x1_backward = cuda_conv1x1_backward;
-    t.tconv_forward = cuda_tconv_forward;
-    t.tconv_backward = cuda_tconv_backward;
-    t.maxpool_forward = cuda_maxpool_forward;
-    t.maxpool_backward = cuda_maxpool_backward;
-    t.mean_time_forward = cuda_mean_time_forward;
-    t.mean_time_backward = cuda_mean_time_backward;
-    t.relation_forward = cuda_relation_forward;
-    t.relation_backward = cuda_relation_backward;
-    t.adjacency_forward = cuda_adjacency_forward;
-    t.adjacency_backward = cuda_adjacency_backward;
-    t.aggregate_forward = cuda_aggregate_forward;
-    t.aggregate_backward = cuda_aggregate_backward;
-    t.pool_forward = cuda_pool_forward;
-    t.pool_backward = cuda_pool_backward;
-    t.linear_forward = cuda_linear_forward;
-    t.linear_backward = cuda_linear_backward;
-    t.xent_forward = cuda_xent_forward;
-    t.sgd_update = cuda_sgd_update;
+    t.input_forward = OP(cuda_input_forward);
+    t.persons_forward = OP(cuda_persons_forward);
+    t.persons_backward = OP(cuda_persons_backward);
+    t.bn_forward = OP(cuda_bn_forward);
+    t.bn_backward = OP(cuda_bn_backward);
+    t.affine_forward = OP(cuda_affine_forward);
+    t.add_relu_forward = OP(cuda_add_relu_forward);
+    t.relu_backward = OP(cuda_relu_backward);
+    t.accumulate = OP(cuda_accumulate);
+    t.conv1x1_forward = OP(cuda_conv1x1_forward);
+    t.conv1x1_backward = OP(cuda_conv1x1_backward);
+    t.tconv_forward = OP(cuda_tconv_forward);
+    t.tconv_backward = OP(cuda_tconv_backward);
+    t.maxpool_forward = OP(cuda_maxpool_forward);
+    t.maxpool_backward = OP(cuda_maxpool_backward);
+    t.mean_time_forward = OP(cuda_mean_time_forward);
+    t.mean_time_backward = OP(cuda_mean_time_backward);
+    t.relation_forward = OP(cuda_relation_forward);
+    t.relation_backward = OP(cuda_relation_backward);
+    t.adjacency_forward = OP(cuda_adjacency_forward);
+    t.adjacency_backward = OP(cuda_adjacency_backward);
+    t.aggregate_forward = OP(cuda_aggregate_forward);
+    t.aggregate_backward = OP(cuda_aggregate_backward);
+    t.pool_forward = OP(cuda_pool_forward);
+    t.pool_backward = OP(cuda_pool_backward);
+    t.linear_forward = OP(cuda_linear_forward);
+    t.linear_backward = OP(cuda_linear_backward);
+    t.xent_forward = OP(cuda_xent_forward);
+    t.sgd_update = OP(cuda_sgd_update);
     return t;
 }();
 

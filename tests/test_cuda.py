@@ -105,6 +105,74 @@ def test_train_command_takes_device_setting(tmp_path):
         cmd.main(["--config", "nwucla_ctrgcn_joint", "--set", "device=cuda", "--set", f"work_dir={tmp_path / 'w'}"])
 
 
+# ---- the loader and the device="cuda" paths, through a stand-in library ---------------------------
+PLUMBING = r"""
+import numpy as np, ctrgcn, os
+from ctrgcn import _core
+from ctrgcn.training.losses import soft_targets
+assert ctrgcn.cuda.built() and ctrgcn.cuda.is_available() and ctrgcn.cuda.device_count() == 1
+assert ctrgcn.cuda.reason() == "" and _core.backend_names() == ["cpu", "cuda"]
+rng = np.random.default_rng(0)
+x = rng.standard_normal((3, 3, 12, 25, 2)).astype(np.float32)
+cpu = ctrgcn.Model("CTRGCN_lightV2", seed=4)
+dev = ctrgcn.Model("CTRGCN_lightV2", seed=4, device="cuda")
+assert dev.device == "cuda" and "device='cuda'" in repr(dev)
+def close(a, b):
+    assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), np.abs(a - b).max()
+close(dev(x), cpu(x))  # the driver's whole-batch pass (eval_chunk 0)
+logits, act = dev.forward_block(x, 7)
+close(act, cpu.forward_block(x, 7)[1])
+close(cpu.to("cuda")(x), dev(x)); assert cpu.device == "cuda"
+assert cpu.to("cpu").device == "cpu"
+t = soft_targets([1, 2, 3], 60, 0.1)
+a, b = cpu.trainer(), dev.trainer()
+assert b.device == "cuda" and a.device == "cpu" and cpu.trainer(device="cuda").device == "cuda"
+for _ in range(3):
+    la, _ = a.step(x, t, 0.05)
+    lb, _ = b.step(x, t, 0.05)
+    assert abs(la - lb) <= 1e-4 * abs(la), (la, lb)
+b.sync(); a.sync()
+close(dev.flat_params(), cpu.flat_params())
+loss, grads = dev.gradients(x, [1, 2, 3])
+assert np.isfinite(loss) and len(grads) > 10
+if os.environ.get("UCLA"):  # a training run from a config with device: cuda
+    r = ctrgcn.train({"device": "cuda", "variant": "CTRGCN_lightV2", "data_root": os.environ["UCLA"], "epochs": 1,
+                      "batch_size": 8, "max_iters_per_epoch": 2, "train_subset": 16, "val_subset": 8,
+                      "work_dir": os.environ["WORK"], "progress": False})
+    assert r["models"][0].device == "cuda", r.keys()
+print("plumbing ok")
+"""
+
+
+def test_loader_and_device_paths_with_a_stand_in_library(tmp_path):
+    """Not CUDA: the CPU ops under the name "cuda" in a library of their own, loaded as the real one
+    is (CTRGCN_CUDA_LIB), so the loader, ctrgcn.cuda, Model(device=), to(), trainers and the
+    driver's whole-batch pass run here exactly as they would on a GPU."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler")
+    import scipy_openblas32 as sob
+    srcs = [ROOT / "tests" / "c" / "fake_cuda_module.c", ROOT / "csrc" / "core" / "error.c",
+            *sorted((ROOT / "csrc" / "backends" / "cpu").glob("*.c")), *sorted((ROOT / "csrc" / "layers").glob("*.c"))]
+    lib = tmp_path / "libfake_cuda.so"
+    cmd = [cc, "-std=c11", "-O1", "-fPIC", "-shared", "-fopenmp", "-D_GNU_SOURCE", "-DCTRGCN_BLAS_SCIPY=1",
+           "-I", str(ROOT / "csrc"), "-I", str(ROOT / "csrc" / "include"), "-I", sob.get_include_dir(),
+           "-o", str(lib), *map(str, srcs), "-L", sob.get_lib_dir(), "-l" + sob.get_library(),
+           "-Wl,-rpath," + sob.get_lib_dir()]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ucla = ROOT.parent / "shared" / "data" / "nw-ucla" / "all_sqe"
+    env = dict(os.environ, CTRGCN_CUDA_LIB=str(lib), OMP_NUM_THREADS="1", WORK=str(tmp_path / "w"),
+               UCLA=str(ucla) if ucla.is_dir() else "")
+    r = subprocess.run([sys.executable, "-c", PLUMBING], capture_output=True, text=True, env=env, cwd=str(ROOT))
+    assert r.returncode == 0 and "plumbing ok" in r.stdout, r.stdout + r.stderr
+    # a library from another build is refused with a clear reason, and "cuda" stays unavailable
+    env["CTRGCN_CUDA_LIB"] = str(ROOT / "tests" / "c" / "fake_cuda_module.c")  # not a library at all
+    r = subprocess.run([sys.executable, "-c", "import ctrgcn; print(ctrgcn.cuda.is_available(), ctrgcn.cuda.reason())"],
+                       capture_output=True, text=True, env=env, cwd=str(ROOT))
+    assert r.returncode == 0 and r.stdout.startswith("False") and "does not load" in r.stdout, r.stdout + r.stderr
+
+
 # ---- index arithmetic of the kernels, compiled for the host ------------------------------------
 def _compilers():
     out = []

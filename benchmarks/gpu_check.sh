@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The device check: on a machine with an NVIDIA GPU, build ctrgcn with its CUDA backend, run the GPU
-# tests and the GPU benchmark, and leave the logs under $OUT (at most six files). Finishes in under
+# tests and the GPU benchmark, and leave the logs under $OUT (at most seven files). Finishes in under
 # 8 minutes: each stage has a time limit, and the benchmark shrinks to --quick when time is short.
 #
 # Made for the lent nvidia-h200 machine: Python 3.12 with NumPy, PyTorch 2.11 (CUDA 13.0) and pytest,
@@ -62,12 +62,24 @@ rc=$?
 note "tests/test_backend_ops.py -k cuda: exit $rc ($(tail -1 "$OUT/pytest_ops.log"))"
 [ $rc -eq 0 ] || STATUS=1
 
+# ---- out-of-bounds accesses and races: small passes under compute-sanitizer (at most 90 s)
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$SAN" ] && [ "$(elapsed)" -lt 300 ]; then
+    timeout 90 "$SAN" --tool memcheck --error-exitcode 9 python3 benchmarks/gpu_smoke.py >"$OUT/memcheck.log" 2>&1
+    rc=$?
+    note "compute-sanitizer memcheck of benchmarks/gpu_smoke.py: exit $rc (124: ran out of time; $(grep -c "Invalid" "$OUT/memcheck.log") invalid accesses)"
+    [ $rc -eq 0 ] || [ $rc -eq 124 ] || STATUS=1
+else
+    note "memcheck skipped (no compute-sanitizer, or no time left)"
+fi
+
 # ---- benchmark against PyTorch eager on the same GPU (quick when less than 3 minutes remain of 8)
 QUICK=""
 [ "$(elapsed)" -gt 300 ] && QUICK="--quick"
 LEFT=$((470 - $(elapsed)))
 [ $LEFT -gt 30 ] || LEFT=30
-timeout $LEFT python3 benchmarks/compare_gpu.py $QUICK --log "$OUT/compare_gpu.txt" >/dev/null 2>"$OUT/compare_gpu.err"
+# (its lines go straight to the file, so a run cut short still leaves what it measured)
+timeout $LEFT python3 benchmarks/compare_gpu.py $QUICK >"$OUT/compare_gpu.txt" 2>"$OUT/compare_gpu.err"
 rc=$?
 note "benchmarks/compare_gpu.py $QUICK: exit $rc"
 [ $rc -eq 0 ] || { STATUS=1; tail -20 "$OUT/compare_gpu.err" >>"$OUT/summary.txt"; }

@@ -13,7 +13,15 @@
 #       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
 #       -d .whl scipy-openblas32
 #
-# then run `bash benchmarks/gpu_check.sh` there with .whl carried along.
+# The golden tests read ../shared/golden, which does not travel; a subset that fits the transfer limit
+# can, in another ignored folder (the tests find it through CTRGCN_SHARED):
+#
+#   echo /.shared/ >> .git/info/exclude
+#   mkdir -p .shared/golden/official .shared/golden/paddlevideo
+#   cp ../shared/golden/official/ntu_{weights,eval,train}.npz .shared/golden/official/
+#   cp ../shared/golden/paddlevideo/CTRGCN_lightV2_{weights,eval,train}.npz .shared/golden/paddlevideo/
+#
+# then run `bash benchmarks/gpu_check.sh` there with .whl (and .shared) carried along.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -43,6 +51,7 @@ fi
 # ---- build: in place, no isolation; CTRGCN_CUDA=1 makes a missing backend a failure
 export CTRGCN_CUDA=1 CTRGCN_CUDA_JOBS=8 PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" # this checkout's ctrgcn, built in place, for every stage
+[ -d .shared/golden ] && export CTRGCN_SHARED="$PWD/.shared"
 if ! timeout 200 python3 setup.py build_ext --inplace -j 16 >"$OUT/build.log" 2>&1; then
     note "FAIL: build (log: build.log)"
     tail -40 "$OUT/build.log" >>"$OUT/summary.txt"

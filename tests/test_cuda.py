@@ -144,6 +144,7 @@ print("plumbing ok")
 """
 
 
+@no_gpu  # with a GPU the real library runs every one of these paths
 def test_loader_and_device_paths_with_a_stand_in_library(tmp_path):
     """Not CUDA: the CPU ops under the name "cuda" in a library of their own, loaded as the real one
     is (CTRGCN_CUDA_LIB), so the loader, ctrgcn.cuda, Model(device=), to(), trainers and the

@@ -52,6 +52,35 @@ def test_build_produced_the_library():
     assert ctrgcn.cuda.built()
 
 
+def test_cuda_switch(monkeypatch):
+    cb = cuda_build_module()
+    monkeypatch.setenv("CTRGCN_CUDA", "0")
+    assert cb.plan()["build"] is False
+    monkeypatch.setenv("CTRGCN_CUDA", "2")
+    with pytest.raises(SystemExit, match="must be 0 or 1"):
+        cb.plan()
+    monkeypatch.setenv("CTRGCN_CUDA", "1")
+    monkeypatch.setattr(cb, "find_nvcc", lambda: None)
+    with pytest.raises(SystemExit, match="nvcc not found"):
+        cb.plan()  # forced on without a toolkit: the build fails instead of quietly leaving it out
+    monkeypatch.delenv("CTRGCN_CUDA")
+    assert cb.plan() == {"build": False, "required": False, "nvcc": None, "cublas": None, "reason": "nvcc not found"}
+
+
+def test_a_compile_error_fails_the_build(tmp_path, monkeypatch):
+    cb = cuda_build_module()
+    monkeypatch.delenv("CTRGCN_CUDA", raising=False)
+    plan = cb.plan()
+    if not plan["build"]:
+        pytest.skip(f"cannot build CUDA here: {plan['reason']}")
+    broken = tmp_path / "broken.cu"
+    broken.write_text("__global__ void k(float *x) { x[0] = undeclared_name; }\n")
+    monkeypatch.setattr(cb, "SOURCES", [str(broken)])
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(RuntimeError, match="CUDA backend build failed"):
+        cb.build(plan, str(tmp_path / "lib.so"), str(tmp_path / "obj"))
+
+
 def test_cuda_module_is_consistent():
     info = _core.cuda_info()
     assert ctrgcn.cuda.built() == info["built"] == (Path(ctrgcn.__file__).parent / "libctrgcn_cuda.so").exists()

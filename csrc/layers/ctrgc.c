@@ -1,27 +1,54 @@
 /* Channel-wise topology refinement: the relation and the per-channel graph aggregation. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers/layers.h"
 
-void ctrgc_relation(float *relT, const float *q, const float *k, int R, int V) {
+/* tanh that vectorises (libm's tanhf is a call per value, a fifth of the relation's time):
+ * |x| < 0.625 by an odd polynomial, else 1 - 2 / (exp(2|x|) + 1) with exp from a degree-6
+ * polynomial on [-ln2/2, ln2/2] scaled by 2^n; both branches are computed and one selected, so
+ * the loop has no branches. Within 2-3 ulp of tanhf over the floats. */
+static inline __attribute__((always_inline)) float tanh_branchless(float x) {
+    const float a0 = fabsf(x), ax = a0 < 9.0f ? a0 : 9.0f; /* tanh(9) rounds to 1 in float */
+    const float z = ax * ax;
+    const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                          1.33314422036e-1f) * z - 3.33332819422e-1f) * z * ax + ax;
+    /* exp(2 ax) = 2^n exp(r), r = 2 ax - n ln2 */
+    const float y = 2.0f * ax, n = (float)(int32_t)(y * 1.44269504089f + 0.5f); /* y >= 0: truncation rounds */
+    const float r = (y - n * 0.693359375f) + n * 2.12194440e-4f;
+    const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+                       1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r) + r + 1.0f;
+    union { float f; int32_t i; } scale = {.i = ((int32_t)n + 127) << 23};
+    const float large = 1.0f - 2.0f / (p * scale.f + 1.0f);
+    const float t = ax < 0.625f ? small : large;
+    return x < 0.0f ? -t : t;
+}
+
+CTRGCN_HOT_BODY(ctrgc_relation, (float *relT, const float *q, const float *k, int R, int V)) {
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) {
             const float kv = k[(size_t)r * V + v];
+            const float *qr = q + (size_t)r * V;
             float *dst = relT + ((size_t)r * V + v) * V;
-            for (int u = 0; u < V; u++) dst[u] = tanhf(q[(size_t)r * V + u] - kv);
+#pragma omp simd
+            for (int u = 0; u < V; u++) dst[u] = tanh_branchless(qr[u] - kv);
         }
 }
+CTRGCN_HOT_ENTRY(ctrgc_relation, (float *relT, const float *q, const float *k, int R, int V), (relT, q, k, R, V))
 
 /* The aggregation is, per channel, a few small matrix products (T x V by V x V). They are too
- * small for BLAS calls to pay, so a register-blocked kernel does them: two output rows at a time,
- * the V columns as up to four 8-wide vectors held in registers, B zero-padded to whole vectors.
+ * small for BLAS calls to pay, so a register-blocked kernel does them: MR output rows at a time,
+ * the V columns as NC 8-wide vectors held in registers (MR * NC = 8 to 12 accumulators, enough
+ * independent FMAs to hide their latency), B zero-padded to whole vectors. The forward runs the
+ * three subsets as one product (K = 3V), so each output row is stored once, with its epilogue.
  * Joints beyond 32 take a plain loop. */
 /* 8-wide vectors as GCC vector types: AVX registers in the AVX2 copy, SSE pairs in the plain one
  * (whose ABI note about passing such vectors does not concern these inlined helpers). */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
 
 static inline __attribute__((always_inline)) v8 load8(const float *p) {
     v8 r;
@@ -29,43 +56,82 @@ static inline __attribute__((always_inline)) v8 load8(const float *p) {
     return r;
 }
 
-/* C[M][N] (ldc) += A[M][K] B[K][N]; A read as A[i*lda + k], or A[k*lda + i] when trans_a; Bp is
- * [K][8*NC] zero-padded. */
-static inline __attribute__((always_inline)) void small_gemm_nc(float *C, int ldc, const float *A, int lda, int trans_a,
-                                                                const float *Bp, int M, int N, int K, const int NC) {
+/* The epilogue of an output tile: C[r][j] = act(shift + base[r][j] + tile[r][j]) for j < N. */
+typedef struct {
+    float *C;
+    int ldc;
+    const float *base; /* NULL: none; same leading dimension as C */
+    float shift;
+    int relu;
+} tile_out;
+
+/* Rows [i0, i0+MR) of sum_a A_a B_a over nA operand pairs, each K deep: A_a read as
+ * A_a[i*lda + k], or A_a[k*lda + i] when trans_a; B_a = Bp + a*K*8*NC, [K][8*NC] zero-padded. */
+static inline __attribute__((always_inline)) void tile_mr_nc(const tile_out *o, const float *const *As, int nA, int lda,
+                                                             int trans_a, const float *Bp, int i0, int N, int K,
+                                                             const int MR, const int NC) {
     const int ldb = 8 * NC;
-    for (int i = 0; i < M; i += 2) {
-        const int two = i + 1 < M;
-        v8 acc0[4] = {0}, acc1[4] = {0};
+    v8 acc[8][4];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NC; j++) acc[r][j] = (v8){0};
+    for (int a = 0; a < nA; a++) {
+        const float *A = As[a], *B = Bp + (size_t)a * K * ldb;
         for (int k = 0; k < K; k++) {
-            const float a0 = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-            const float a1 = two ? (trans_a ? A[(size_t)k * lda + i + 1] : A[(size_t)(i + 1) * lda + k]) : 0.0f;
-            const float *b = Bp + (size_t)k * ldb;
-            for (int j = 0; j < NC; j++) {
-                const v8 bj = load8(b + 8 * j);
-                acc0[j] += a0 * bj;
-                acc1[j] += a1 * bj;
+            v8 b[4];
+            for (int j = 0; j < NC; j++) b[j] = load8(B + (size_t)k * ldb + 8 * j);
+            for (int r = 0; r < MR; r++) {
+                const float ar = trans_a ? A[(size_t)k * lda + i0 + r] : A[(size_t)(i0 + r) * lda + k];
+                for (int j = 0; j < NC; j++) acc[r][j] += ar * b[j];
             }
         }
-        float row[2][32] = {{0}};
-        memcpy(row[0], acc0, sizeof(float) * 8 * NC);
-        memcpy(row[1], acc1, sizeof(float) * 8 * NC);
-        for (int r = 0; r < 1 + two; r++)
-            for (int j = 0; j < N; j++) C[(size_t)(i + r) * ldc + j] += row[r][j];
+    }
+    for (int r = 0; r < MR; r++) {
+        float *c = o->C + (size_t)(i0 + r) * o->ldc;
+        const float *bs = o->base ? o->base + (size_t)(i0 + r) * o->ldc : NULL;
+        for (int j = 0; j < NC; j++) {
+            v8 v = acc[r][j] + o->shift;
+            if (8 * j + 8 <= N) { /* a whole vector of output columns */
+                if (bs) v += load8(bs + 8 * j);
+                if (o->relu) v = (v8)((v8i)v & (v8i)(v > (v8){0}));
+                memcpy(c + 8 * j, &v, sizeof v);
+            } else {
+                for (int q = 0; q < N - 8 * j; q++) {
+                    const float e = v[q] + (bs ? bs[8 * j + q] : 0.0f);
+                    c[8 * j + q] = o->relu && !(e > 0.0f) ? 0.0f : e;
+                }
+            }
+        }
     }
 }
 
-CTRGCN_HOT_BODY(small_gemm_acc, (float *C, int ldc, const float *A, int lda, int trans_a, const float *Bp, int M, int N,
-                                 int K)) {
-    switch ((N + 7) / 8) {
-    case 1: small_gemm_nc(C, ldc, A, lda, trans_a, Bp, M, N, K, 1); break;
-    case 2: small_gemm_nc(C, ldc, A, lda, trans_a, Bp, M, N, K, 2); break;
-    case 3: small_gemm_nc(C, ldc, A, lda, trans_a, Bp, M, N, K, 3); break;
-    default: small_gemm_nc(C, ldc, A, lda, trans_a, Bp, M, N, K, 4); break;
-    }
+/* All M rows: blocks of MR, then single rows. */
+static inline __attribute__((always_inline)) void gemm_nc(const tile_out *o, const float *const *As, int nA, int lda,
+                                                          int trans_a, const float *Bp, int M, int N, int K, const int MR,
+                                                          const int NC) {
+    int i = 0;
+    for (; i + MR <= M; i += MR) tile_mr_nc(o, As, nA, lda, trans_a, Bp, i, N, K, MR, NC);
+    for (; i < M; i++) tile_mr_nc(o, As, nA, lda, trans_a, Bp, i, N, K, 1, NC);
 }
-CTRGCN_HOT_ENTRY(small_gemm_acc, (float *C, int ldc, const float *A, int lda, int trans_a, const float *Bp, int M,
-                                  int N, int K), (C, ldc, A, lda, trans_a, Bp, M, N, K))
+
+CTRGCN_HOT_BODY(small_gemm, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
+                             int M, int N, int K)) {
+    /* every (layout, width) pair its own copy: the loops then carry no run-time branches */
+#define SMALL_GEMM_CASES(TA)                                                  \
+    switch ((N + 7) / 8) {                                                    \
+    case 1: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 8, 1); break;            \
+    case 2: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 6, 2); break;            \
+    case 3: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 4, 3); break;            \
+    default: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 3, 4); break;           \
+    }
+    if (trans_a) {
+        SMALL_GEMM_CASES(1)
+    } else {
+        SMALL_GEMM_CASES(0)
+    }
+#undef SMALL_GEMM_CASES
+}
+CTRGCN_HOT_ENTRY(small_gemm, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
+                              int M, int N, int K), (o, As, nA, lda, trans_a, Bp, M, N, K))
 
 /* dst[r][0..8*nc) = src[r*lds + c] (c < cols) then zeros; transposed: src[c*lds + r]. */
 static void pad_rows(float *dst, const float *src, int rows, int cols, int lds, int transposed) {
@@ -78,27 +144,35 @@ static void pad_rows(float *dst, const float *src, int rows, int cols, int lds, 
 }
 
 #define SMALL_V 32
+#define MAX_SUB 3
 
 void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
                           int c0, int c1, int T, int V, int nsub, int relu) {
-    float Bp[SMALL_V * SMALL_V];
+    float Bp[MAX_SUB * SMALL_V * SMALL_V];
+    const int ldp = ((V + 7) / 8) * 8;
     for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
+        const float *bc = base ? base + (size_t)c * T * V : NULL;
         const float sh = shift ? shift[c] : 0.0f;
-        for (size_t e = 0; e < (size_t)T * V; e++) yc[e] = sh + (base ? base[(size_t)c * T * V + e] : 0.0f);
+        if (V <= SMALL_V && nsub <= MAX_SUB) {
+            const float *As[MAX_SUB];
+            for (int i = 0; i < nsub; i++) {
+                As[i] = val + ((size_t)i * C + c) * T * V;
+                pad_rows(Bp + (size_t)i * V * ldp, AT + ((size_t)i * C + c) * V * V, V, V, V, 0);
+            }
+            const tile_out o = {yc, V, bc, sh, relu};
+            small_gemm(&o, As, nsub, V, 0, Bp, T, V, V);
+            continue;
+        }
+        for (size_t e = 0; e < (size_t)T * V; e++) yc[e] = sh + (bc ? bc[e] : 0.0f);
         for (int i = 0; i < nsub; i++) {
             const float *A = AT + ((size_t)i * C + c) * V * V;
             const float *vr = val + ((size_t)i * C + c) * T * V;
-            if (V <= SMALL_V) {
-                pad_rows(Bp, A, V, V, V, 0);
-                small_gemm_acc(yc, V, vr, V, 0, Bp, T, V, V);
-            } else {
-                for (int t = 0; t < T; t++)
-                    for (int v = 0; v < V; v++) {
-                        const float a = vr[(size_t)t * V + v];
-                        for (int u = 0; u < V; u++) yc[(size_t)t * V + u] += a * A[(size_t)v * V + u];
-                    }
-            }
+            for (int t = 0; t < T; t++)
+                for (int v = 0; v < V; v++) {
+                    const float a = vr[(size_t)t * V + v];
+                    for (int u = 0; u < V; u++) yc[(size_t)t * V + u] += a * A[(size_t)v * V + u];
+                }
         }
         if (relu) relu_inplace(yc, (size_t)T * V);
     }
@@ -120,13 +194,13 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
             const float *A = AT + ((size_t)i * C + c) * V * V;
             const float *vr = val + ((size_t)i * C + c) * T * V;
             float *dv = dval + ((size_t)i * C + c) * T * V, *dA = dAT + ((size_t)i * C + c) * V * V;
-            memset(dv, 0, sizeof(float) * (size_t)T * V);
-            memset(dA, 0, sizeof(float) * (size_t)V * V);
             if (dyp) {
-                pad_rows(Bp, A, V, V, V, 1);                   /* AT transposed: [u][v] */
-                small_gemm_acc(dv, V, g, V, 0, Bp, T, V, V);   /* dval = dy AT^T */
-                small_gemm_acc(dA, V, vr, V, 1, dyp, V, V, T); /* dAT = val^T dy */
+                pad_rows(Bp, A, V, V, V, 1); /* AT transposed: [u][v] */
+                const tile_out ov = {dv, V, NULL, 0.0f, 0}, oa = {dA, V, NULL, 0.0f, 0};
+                small_gemm(&ov, &g, 1, V, 0, Bp, T, V, V);   /* dval = dy AT^T */
+                small_gemm(&oa, &vr, 1, V, 1, dyp, V, V, T); /* dAT = val^T dy */
             } else {
+                memset(dA, 0, sizeof(float) * (size_t)V * V);
                 for (int t = 0; t < T; t++)
                     for (int v = 0; v < V; v++) {
                         float acc = 0.0f;

@@ -37,6 +37,9 @@ void blas_set_threads(int threads);
 
 /* y[rows][cols] (ldy) = b[row] (or 0 when b is NULL). */
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols);
+/* *s += sum a[0..n) and *s += sum a[j] * b[j], accumulated in double. */
+void sum_f64(const float *a, size_t n, double *s);
+void dot_f64(const float *a, const float *b, size_t n, double *s);
 /* y = max(y, 0) over n values. */
 void relu_inplace(float *y, size_t n);
 /* Output frames of a (k,1) convolution with dilation d, stride s, zero padding (k-1)*d/2. */

@@ -12,6 +12,7 @@
 #endif
 
 #include "backends/backend.h"
+#include "layers/layers.h"
 
 struct backend_ctx {
     int threads;
@@ -61,7 +62,7 @@ static inline void cpu_range(int total, int parts, int p, int align, int *lo, in
 static inline void rowsum_add(float *db, const float *d, int ldd, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         double s = 0.0;
-        for (int j = 0; j < cols; j++) s += d[(size_t)r * ldd + j];
+        sum_f64(d + (size_t)r * ldd, (size_t)cols, &s);
         db[r] += (float)s;
     }
 }

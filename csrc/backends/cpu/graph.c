@@ -58,26 +58,32 @@ static int subset_rows(int j, int C, int r0, int r1, int *lo, int *hi) {
 
 void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float *rel, const float *W4, const float *b4,
                            const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
-    const int VV = V * V, team = cpu_team(ctx), parts = cpu_parts(n, team);
+    const int VV = V * V, team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
     const float a = *alpha;
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
-        int r0, r1;
-        cpu_range(3 * C, parts, item % parts, 4, &r0, &r1);
-        float *P = pre + (size_t)i * 3 * C * VV, *A = AT + (size_t)i * 3 * C * VV;
-        const float *rl = rel + (size_t)i * nrel * R * VV;
-        for (int j = 0; j < 3; j++) {
-            int lo, hi;
-            if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
-            rows_fill(P + (size_t)lo * VV, VV, b4 + lo, hi - lo, VV);
-            gemm(0, 0, hi - lo, VV, R, W4 + (size_t)lo * R, R, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV, 1.0f,
-                 P + (size_t)lo * VV, VV);
-            const float *PAj = PA + (size_t)j * VV;
-            for (int row = lo; row < hi; row++)
-                for (int v = 0; v < V; v++)
-                    for (int u = 0; u < V; u++)
-                        A[(size_t)row * VV + v * V + u] = a * P[(size_t)row * VV + v * V + u] + PAj[u * V + v];
+#pragma omp parallel num_threads(team)
+    {
+        /* PA transposed once per thread, so the epilogue below streams both operands */
+        float *PAT = cpu_scratch(ctx, base + cpu_thread());
+        for (int j = 0; j < 3; j++)
+            for (int v = 0; v < V; v++)
+                for (int u = 0; u < V; u++) PAT[(size_t)j * VV + v * V + u] = PA[(size_t)j * VV + u * V + v];
+#pragma omp for schedule(static)
+        for (int item = 0; item < n * parts; item++) {
+            const int i = item / parts;
+            int r0, r1;
+            cpu_range(3 * C, parts, item % parts, 4, &r0, &r1);
+            float *P = pre + (size_t)i * 3 * C * VV, *A = AT + (size_t)i * 3 * C * VV;
+            const float *rl = rel + (size_t)i * nrel * R * VV;
+            for (int j = 0; j < 3; j++) {
+                int lo, hi;
+                if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
+                rows_fill(P + (size_t)lo * VV, VV, b4 + lo, hi - lo, VV);
+                gemm(0, 0, hi - lo, VV, R, W4 + (size_t)lo * R, R, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV, 1.0f,
+                     P + (size_t)lo * VV, VV);
+                const float *PATj = PAT + (size_t)j * VV;
+                for (int row = lo; row < hi; row++)
+                    for (int e = 0; e < VV; e++) A[(size_t)row * VV + e] = a * P[(size_t)row * VV + e] + PATj[e];
+            }
         }
     }
 }
@@ -98,18 +104,18 @@ void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db
         for (int row = 0; row < 3 * C; row++) {
             float *pj = part + (size_t)(row / C) * VV;
             float *gr = g + (size_t)row * VV;
-            const float *pr = P + (size_t)row * VV;
-            for (int v = 0; v < V; v++)
-                for (int u = 0; u < V; u++) {
-                    pj[u * V + v] += gr[v * V + u];
-                    da += (double)gr[v * V + u] * pr[v * V + u];
-                }
-            for (int e = 0; e < VV; e++) gr[e] *= a;
+            dot_f64(gr, P + (size_t)row * VV, (size_t)VV, &da);
+            for (int e = 0; e < VV; e++) { /* partials stay [v][u]: transposed once, below */
+                pj[e] += gr[e];
+                gr[e] *= a;
+            }
         }
     }
     for (int s = 0; s < team; s++) {
         const float *part = cpu_scratch(ctx, base + s);
-        for (int e = 0; e < 3 * VV; e++) dPA[e] += part[e];
+        for (int j = 0; j < 3; j++)
+            for (int v = 0; v < V; v++)
+                for (int u = 0; u < V; u++) dPA[(size_t)j * VV + u * V + v] += part[(size_t)j * VV + v * V + u];
     }
     *dalpha += (float)da;
     /* dW4 += dpre rel^T, db4 += rowsum(dpre): bands of rows over all persons */

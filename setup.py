@@ -1,6 +1,8 @@
 """Build of the one extension, ``ctrgcn._core``, from ``csrc/``.
 
-OpenBLAS does every GEMM. A system OpenBLAS found by pkg-config wins; otherwise PyPI's
+OpenBLAS does every GEMM. When nvcc and cuBLAS are found (or ``CTRGCN_CUDA=1``), the CUDA
+backend is built beside it as ``ctrgcn/libctrgcn_cuda.so``, a separate library the core opens
+on first use (cuda_build.py). A system OpenBLAS found by pkg-config wins; otherwise PyPI's
 ``scipy-openblas32`` (a build requirement) supplies headers, library and the ``scipy_`` symbol
 prefix, and ``ctrgcn/__init__.py`` preloads that library at import time (the build environment is
 temporary, so no rpath into it would survive).
@@ -9,10 +11,14 @@ import glob
 import os
 import shlex
 import subprocess
+import sys
 
 import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cuda_build  # noqa: E402
 
 
 def _pkg_config(*args):
@@ -76,4 +82,40 @@ ext = Extension(
     extra_link_args=["-fopenmp"] + blas["extra_link_args"],
 )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})
+
+class BuildExtCuda(BuildExt):
+    """BuildExt, then the optional CUDA backend library next to the extension."""
+
+    def _cuda_target(self):
+        return os.path.join(self.build_lib, "ctrgcn", cuda_build.LIBRARY)
+
+    def build_extensions(self):
+        super().build_extensions()
+        p = cuda_build.plan()
+        if not p["build"]:
+            print(f"ctrgcn: CUDA backend not built: {p['reason']}", flush=True)
+            return
+        cuda_build.build(p, self._cuda_target(), os.path.join(self.build_temp, "cuda"))
+
+    def copy_extensions_to_source(self):
+        super().copy_extensions_to_source()
+        stale = os.path.join("ctrgcn", cuda_build.LIBRARY)
+        if os.path.exists(self._cuda_target()):
+            self.copy_file(self._cuda_target(), stale, level=self.verbose)
+        elif os.path.exists(stale):
+            os.remove(stale)  # an old library would claim a backend this build does not have
+
+    def get_outputs(self):
+        outs = super().get_outputs()
+        if not self.inplace and cuda_build.plan()["build"]:
+            outs.append(self._cuda_target())
+        return outs
+
+    def get_output_mapping(self):
+        mapping = super().get_output_mapping()
+        if self.inplace and os.path.exists(self._cuda_target()):
+            mapping[self._cuda_target()] = os.path.join("ctrgcn", cuda_build.LIBRARY)
+        return mapping
+
+
+setup(ext_modules=[ext], cmdclass={"build_ext": BuildExtCuda})

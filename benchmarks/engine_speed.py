@@ -93,11 +93,42 @@ def cpu_flags():
     return set()
 
 
+# ---------------------------------------------------------------- OpenBLAS's kernel choice
+# Some machines pin OpenBLAS to older kernels through the environment (OPENBLAS_CORETYPE=Haswell with
+# OPENBLAS_L2_SIZE), for old OpenBLAS builds that miscompute on newer CPUs. A user's machine has no such
+# pin, so the benchmark runs without it (re-executing itself with both unset, together) and says which
+# kernels ran; --keep-blas-env measures the pinned setting instead. Tests and CI never change it.
+BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def unpin_blas(keep):
+    if keep or not any(k in os.environ for k in BLAS_PINS):
+        return
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_PINS}
+    env["CTRGCN_BENCH_UNPINNED"] = " ".join(f"{k}={os.environ[k]}" for k in BLAS_PINS if k in os.environ)
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
+def blas_core():
+    """The kernel family OpenBLAS chose when it loaded (Haswell, SkylakeX, Zen, ...)."""
+    try:
+        import scipy_openblas32 as sob
+        fn = ctypes.CDLL(os.path.join(sob.get_lib_dir(), sob.get_library(fullname=True))).scipy_openblas_get_corename
+    except (ImportError, OSError, AttributeError):
+        try:
+            fn = ctypes.CDLL("libopenblas.so.0").openblas_get_corename
+        except (OSError, AttributeError):
+            return "unknown"
+    fn.restype = ctypes.c_char_p
+    return fn().decode()
+
+
 # ---------------------------------------------------------------- the ceiling
 class FmaPeak:
-    """benchmarks/fma_peak.c built with the system gcc into a temp dir and loaded with ctypes."""
+    """benchmarks/fma_peak.c built with the system gcc into a temp dir and loaded with ctypes;
+    ``width`` 256 runs the AVX2 loop, 512 the AVX-512 one."""
 
-    def __init__(self, tmp, cc="gcc"):
+    def __init__(self, tmp, cc="gcc", width=256):
         missing = {"avx2", "fma"} - cpu_flags()
         if missing:
             raise RuntimeError(f"the CPU lacks {', '.join(sorted(missing))}")
@@ -106,14 +137,18 @@ class FmaPeak:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr.strip()}")
+        if width == 512 and "avx512f" not in cpu_flags():
+            raise RuntimeError("the CPU lacks avx512f")
         self.lib = ctypes.CDLL(so)
-        self.lib.fma_peak_run.restype = ctypes.c_double
-        self.lib.fma_peak_run.argtypes = [ctypes.c_long, ctypes.c_int]
-        self.flops_per_iter = self.lib.fma_peak_flops_per_iter()
+        prefix = "fma_peak512" if width == 512 else "fma_peak"
+        self.run = getattr(self.lib, prefix + "_run")
+        self.run.restype = ctypes.c_double
+        self.run.argtypes = [ctypes.c_long, ctypes.c_int]
+        self.flops_per_iter = getattr(self.lib, prefix + "_flops_per_iter")()
 
     def gflops(self, threads, runs, seconds=0.3):
         """Best GFLOP/s of ``runs`` runs of about ``seconds`` each on ``threads`` threads."""
-        run = self.lib.fma_peak_run
+        run = self.run
         run(1 << 16, threads)  # start the OpenMP team
         iters = 1 << 20
         while True:  # calibrate to ~seconds per run
@@ -191,8 +226,8 @@ def in_blocks(contenders, x, rounds, repeats, warmup):
 
 # ---------------------------------------------------------------- report
 class Table:
-    HEAD = ("what", "measured", "GFLOP/s", "of peak", "goal", "result")
-    WIDTH = (56, 44, 8, 7, 16, 6)
+    HEAD = ("what", "measured", "GFLOP/s", "of AVX2", "of 512", "goal", "result")
+    WIDTH = (56, 44, 8, 7, 7, 16, 6)
 
     def __init__(self, out):
         self.out = out
@@ -201,13 +236,15 @@ class Table:
     def header(self, title):
         self.out("")
         self.out(f"## {title}")
-        self.out("  ".join(h.ljust(w) if i < 2 else h.rjust(w) if i < 4 else h.ljust(w)
+        self.out("  ".join(h.ljust(w) if i < 2 else h.rjust(w) if i < 5 else h.ljust(w)
                            for i, (h, w) in enumerate(zip(self.HEAD, self.WIDTH))).rstrip())
 
     def row(self, what, measured, gflops=None, frac=None, goal="", result=""):
+        """frac: (fraction of the AVX2 peak, fraction of the AVX-512 peak or None), or None."""
+        f2, f5 = frac if frac is not None else (None, None)
         cells = (what, measured, "" if gflops is None else f"{gflops:.1f}",
-                 "" if frac is None else f"{frac:.2f}", goal, result)
-        self.out("  ".join(c.ljust(w) if i < 2 else c.rjust(w) if i < 4 else c.ljust(w)
+                 "" if f2 is None else f"{f2:.2f}", "" if f5 is None else f"{f5:.2f}", goal, result)
+        self.out("  ".join(c.ljust(w) if i < 2 else c.rjust(w) if i < 5 else c.ljust(w)
                            for i, (c, w) in enumerate(zip(cells, self.WIDTH))).rstrip())
         if result:
             self.verdicts.append((what, result))
@@ -229,7 +266,10 @@ def main():
                     help="append the table here (default benchmarks/results/engine_speed.txt; none with --quick)")
     ap.add_argument("--no-log", action="store_true")
     ap.add_argument("--cc", default="gcc", help="C compiler for the FMA loop")
+    ap.add_argument("--keep-blas-env", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set (default: unset both for this run)")
     args = ap.parse_args()
+    unpin_blas(args.keep_blas_env)
     default_log = None if args.quick else os.path.join(HERE, "results", "engine_speed.txt")
     log = None if args.no_log else args.log or default_log
     n = args.threads
@@ -251,39 +291,48 @@ def main():
     out(f"# {time.strftime('%Y-%m-%d %H:%M')} engine_speed{' --quick' if args.quick else ''}: {cpu_model()}, "
         f"{cores()} cores, {n} thread(s) per contender; ctrgcn {ctrgcn.__version__}, torch {torch.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, numpy {np.__version__}")
+    pins = os.environ.get("CTRGCN_BENCH_UNPINNED")
+    out(f"# OpenBLAS kernels: {blas_core()}" + (f" (this run unset the machine's {pins})" if pins else "")
+        + (f" (pinned by {', '.join(k + '=' + os.environ[k] for k in BLAS_PINS if k in os.environ)})"
+           if any(k in os.environ for k in BLAS_PINS) else ""))
     out(f"# load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
         f"(a busy machine makes every number here low and noisy)")
     table = Table(out)
     rng = np.random.default_rng(0)
 
     with tempfile.TemporaryDirectory() as tmp:
-        # ---- 1. the ceiling, at the start
-        try:
-            fma = FmaPeak(tmp, args.cc)
-        except (RuntimeError, OSError) as exc:
-            out(f"# FMA peak unavailable ({exc}); fractions of peak are left out")
-            fma = None
+        # ---- 1. the ceilings, at the start: AVX2 (the goals' unit) and AVX-512 where the CPU has it
+        fmas = {}
+        for width in (256, 512):
+            try:
+                fmas[width] = FmaPeak(tmp, args.cc, width)
+            except (RuntimeError, OSError) as exc:
+                out(f"# {'AVX2' if width == 256 else 'AVX-512'} FMA peak unavailable ({exc})")
+        fma = fmas.get(256)
         peaks = {}
 
         def measure_peak(when):
-            if fma is None:
-                return
-            table.header(f"FMA peak ({when}): register-only AVX2 loop, 10 chains of _mm256_fmadd_ps, "
-                         f"best of {R['peak_runs']} x 0.3 s")
-            for threads in sorted({1, n, cores()}):
-                g = fma.gflops(threads, R["peak_runs"])
-                peaks[(when, threads)] = g
-                table.row(f"{threads} thread(s)", f"{g:.1f} GFLOP/s", g)
+            for width, f in fmas.items():
+                isa, intr = ("AVX2", "_mm256_fmadd_ps") if width == 256 else ("AVX-512", "_mm512_fmadd_ps")
+                table.header(f"FMA peak ({when}): register-only {isa} loop, 10 chains of {intr}, "
+                             f"best of {R['peak_runs']} x 0.3 s")
+                for threads in sorted({1, n, cores()}):
+                    g = f.gflops(threads, R["peak_runs"])
+                    peaks[(when, width, threads)] = g
+                    table.row(f"{threads} thread(s)", f"{g:.1f} GFLOP/s", g)
 
         measure_peak("start")
 
-        def peak(threads):  # the best showing of the machine in this run: conservative fractions
-            vals = [v for (w, t), v in peaks.items() if t == threads]
+        def peak(threads, width=256):  # the best showing of the machine in this run: conservative fractions
+            vals = [v for (w, wd, t), v in peaks.items() if t == threads and wd == width]
             return max(vals) if vals else None
 
         def frac(gflops, threads):
-            p = peak(threads)
-            return gflops / p if p else None
+            """(fraction of the AVX2 peak, of the AVX-512 peak); None where unmeasured."""
+            p2, p5 = peak(threads, 256), peak(threads, 512)
+            if not p2:
+                return None
+            return gflops / p2, (gflops / p5 if p5 else None)
 
         # ---- 2 + 5. eval at NTU shapes: ctrgcn, ORT on ctrgcn's export, ORT on torch.onnx.export
         evals, orts = [], []
@@ -314,7 +363,7 @@ def main():
             f = frac(g, n)
             goal = GOALS["eval_b1" if b == 1 else "eval_b64"]
             table.row(f"{variant} batch {b}", f"{ms:.1f} ms ({b / ms * 1e3:.1f} samples/s)", g, f,
-                      f">= {goal:.2f} of peak", "" if f is None else table.at_least(f, goal))
+                      f">= {goal:.2f} of peak", "" if f is None else table.at_least(f[0], goal))
 
         # ---- 3. one person at batch 1: 1 thread against all cores
         table.header(f"one person at batch 1, NW-UCLA shapes {UCLA_SHAPE}, 10 classes: median ms; "
@@ -353,7 +402,7 @@ def main():
             f = frac(g, n)
             table.row(f"{variant} ctrgcn", f"{sps:.1f} samples/s ({t_ours * 1e3:.0f} ms/step)", g, f,
                       f">= {GOALS['train_frac']:.2f} of peak",
-                      "" if f is None else table.at_least(f, GOALS["train_frac"]))
+                      "" if f is None else table.at_least(f[0], GOALS["train_frac"]))
             ratio = t_torch / t_ours
             table.row(f"{variant} vs PyTorch eager", f"{ratio:.2f}x (torch {batch / t_torch:.1f} samples/s)",
                       goal=f">= {GOALS['train_vs_torch']}x", result=table.at_least(ratio, GOALS["train_vs_torch"]))
@@ -378,17 +427,21 @@ def main():
         measure_peak("end")
         if fma is not None:
             for t in sorted({1, n, cores()}):
-                a, z = peaks[("start", t)], peaks[("end", t)]
-                out(f"# {t}-thread peak start {a:.1f} / end {z:.1f} GFLOP/s (drift {100 * (z - a) / a:+.1f}%); "
+                a, z = peaks[("start", 256, t)], peaks[("end", 256, t)]
+                out(f"# {t}-thread AVX2 peak start {a:.1f} / end {z:.1f} GFLOP/s (drift {100 * (z - a) / a:+.1f}%); "
                     f"fractions above use the larger, {max(a, z):.1f}")
-            a, z = peaks[("start", n)], peaks[("end", n)]
+            a, z = peaks[("start", 256, n)], peaks[("end", 256, n)]
             if abs(z - a) > 0.1 * max(a, z):
                 out(f"# WARNING: the {n}-thread peak moved {100 * (z - a) / a:+.0f}% during the run: the machine was "
                     f"not quiet (or its clock changed); treat every number above as unreliable")
-            one = max(peaks[("start", 1)], peaks[("end", 1)])
+            one = max(peaks[("start", 256, 1)], peaks[("end", 256, 1)])
             if n > 1 and max(a, z) < 0.75 * n * one:
                 out(f"# WARNING: the {n}-thread peak is only {max(a, z) / one:.2f}x the 1-thread peak: other processes "
                     f"held cores during the run; treat every number above as unreliable")
+        if 512 in fmas and fma is not None:
+            ratio = peak(n, 512) / peak(n, 256)
+            out(f"# AVX-512 peak / AVX2 peak: {ratio:.2f}x ({'full-width 512-bit units' if ratio > 1.5 else 'split units'}); "
+                f"the goals are fractions of the AVX2 peak, the 'of 512' column of the machine's true ceiling")
 
     passed = sum(v == "PASS" for _, v in table.verdicts)
     out("")

@@ -8,6 +8,10 @@
  *
  * fma_peak_run(iters, threads) runs `iters` iterations on each of `threads` OpenMP threads and returns
  * the wall time in seconds of the parallel region; every iteration is 10 FMAs x 8 lanes x 2 flops.
+ * fma_peak512_run does the same with 16-lane AVX-512 FMAs (call it only where the CPU has avx512f):
+ * on cores with full-width 512-bit units (AMD Zen 5, Intel server parts) that ceiling is twice the
+ * AVX2 one, and libraries that dispatch to AVX-512 (OpenBLAS's SkylakeX kernels, ONNX Runtime's
+ * MLAS) can reach it.
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -46,6 +50,44 @@ static float chains(long iters, float seed)
     float out[8];
     _mm256_storeu_ps(out, s);
     return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+
+__attribute__((target("avx512f"))) static float chains512(long iters, float seed)
+{
+    const __m512 m = _mm512_set1_ps(0.99999994f), c = _mm512_set1_ps(1e-7f);
+    __m512 a[FMA_CHAINS];
+    for (int k = 0; k < FMA_CHAINS; k++) a[k] = _mm512_set1_ps(seed + 0.1f * (float)k);
+    for (long i = 0; i < iters; i++) {
+        a[0] = _mm512_fmadd_ps(a[0], m, c);
+        a[1] = _mm512_fmadd_ps(a[1], m, c);
+        a[2] = _mm512_fmadd_ps(a[2], m, c);
+        a[3] = _mm512_fmadd_ps(a[3], m, c);
+        a[4] = _mm512_fmadd_ps(a[4], m, c);
+        a[5] = _mm512_fmadd_ps(a[5], m, c);
+        a[6] = _mm512_fmadd_ps(a[6], m, c);
+        a[7] = _mm512_fmadd_ps(a[7], m, c);
+        a[8] = _mm512_fmadd_ps(a[8], m, c);
+        a[9] = _mm512_fmadd_ps(a[9], m, c);
+    }
+    __m512 s = a[0];
+    for (int k = 1; k < FMA_CHAINS; k++) s = _mm512_add_ps(s, a[k]);
+    return _mm512_reduce_add_ps(s);
+}
+
+int fma_peak512_flops_per_iter(void) { return FMA_CHAINS * 16 * 2; }
+
+double fma_peak512_run(long iters, int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+    {
+        float r = chains512(iters, (float)omp_get_thread_num());
+#pragma omp atomic
+        fma_peak_sink += r;
+    }
+    return omp_get_wtime() - t0;
 }
 
 double fma_peak_run(long iters, int threads)

@@ -19,7 +19,9 @@ from ctrgcn.zoo import pretrained  # noqa: E402
 from ctrgcn.stream import Stream, StreamPrediction  # noqa: E402
 from ctrgcn.ensemble import Ensemble  # noqa: E402
 
+from ctrgcn import cuda  # noqa: E402
+
 __all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "Trainer", "preset_spec", "load", "preprocess",
            "benchmark", "train", "graphs", "Graph", "NTU60_CLASSES", "NWUCLA_CLASSES", "pretrained", "Stream",
-           "StreamPrediction", "Ensemble"]
+           "StreamPrediction", "Ensemble", "cuda"]
 __version__ = "0.1.0"

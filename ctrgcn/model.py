@@ -14,6 +14,7 @@ import numpy as np
 from ctrgcn import _core
 from ctrgcn._core import InputError
 from ctrgcn.skeletons import CORE_GRAPHS, GRAPHS as SKELETONS
+from ctrgcn.cuda import check_device
 
 VARIANTS = tuple(_core.preset_spec())  # the presets are rows of one table in C (spec.c)
 GRAPHS = {name: g.num_joints for name, g in SKELETONS.items()}  # built-in graph -> joints
@@ -98,23 +99,29 @@ class Model:
     spatial BN at 1e-6, ``alpha`` 0, ``PA`` the graph); ``graph`` is "ntu", "ucla" or a list of
     inward edges ``(i, j)`` over 0-based joints. ``Model.from_spec(spec)`` builds any spec
     (see ``preset_spec``). Calls are thread-safe: each concurrent call runs in its own session.
+    ``device`` ("cpu" or "cuda") is where calls run; the weights themselves stay in host memory
+    (each session keeps its copy on the device), so ``to(device)`` is cheap and files do not care.
     """
 
     def __init__(self, variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, seed=0,
-                 base_channel=None, num_joints=None):
+                 base_channel=None, num_joints=None, device="cpu"):
+        device = check_device(device)
         spec = preset_spec(variant, num_classes, graph, num_person, in_channels, base_channel, num_joints)
         self._setup(_core.Net(spec, int(seed) & (2**64 - 1)), _graph_args(graph, num_joints)[0])
+        self._device = device
 
     @classmethod
-    def from_spec(cls, spec, seed=0):
+    def from_spec(cls, spec, seed=0, device="cpu"):
         """A model of a user-defined spec (a dict as ``preset_spec`` returns, edited)."""
         if not isinstance(spec, dict):
             raise InputError("spec: expected a dict (see ctrgcn.preset_spec)")
         spec = dict(spec)
         spec.pop("graph", None)
         spec.pop("variant", None)
+        device = check_device(device)
         self = cls.__new__(cls)
         self._setup(_core.Net(spec, int(seed) & (2**64 - 1)), None)
+        self._device = device
         return self
 
     def _setup(self, net, graph):
@@ -122,6 +129,7 @@ class Model:
         if graph is None:
             graph = _graph_name(net.spec())
         self._graph = graph
+        self._device = "cpu"
         self._threads = 0
         self._pool = {}
         self._pool_lock = threading.Lock()
@@ -143,18 +151,36 @@ class Model:
             active = _busy[0]
         threads = self._threads or max(1, _CORES // active)
         with self._pool_lock:
-            free = self._pool.setdefault(threads, [])
+            device = self._device
+            key = (device, threads if device == "cpu" else 0)
+            free = self._pool.setdefault(key, [])
             sess = free.pop() if free else None
         try:
             if sess is None:
-                sess = _core.Session(self._net, "cpu", threads)
+                sess = _core.Session(self._net, device, key[1])
             yield sess
         finally:
             with self._pool_lock:
-                if sess is not None:
-                    self._pool.setdefault(threads, []).append(sess)
+                if sess is not None and device == self._device:  # a session of the old device is dropped
+                    self._pool.setdefault(key, []).append(sess)
             with _busy_lock:
                 _busy[0] -= 1
+
+    # ---- device ----
+    @property
+    def device(self):
+        """Where calls run: "cpu" or "cuda"."""
+        return self._device
+
+    def to(self, device):
+        """Run later calls on ``device`` ("cpu" or "cuda"); returns the model. Without a usable GPU,
+        "cuda" raises ctrgcn.Error saying why. Sessions of the other device are released."""
+        device = check_device(device)
+        with self._pool_lock:
+            if device != self._device:
+                self._device = device
+                self._pool = {}
+        return self
 
     # ---- description ----
     @property
@@ -199,7 +225,8 @@ class Model:
     def __repr__(self):
         s = self._net.spec()
         return (f"Model(variant={s['variant']!r}, num_classes={s['num_classes']}, graph={self._graph!r}, "
-                f"num_person={s['num_person']}, in_channels={s['in_channels']}, base_channel={s['base_channel']})")
+                f"num_person={s['num_person']}, in_channels={s['in_channels']}, base_channel={s['base_channel']}"
+                + (f", device={self._device!r})" if self._device != "cpu" else ")"))
 
     # ---- inference ----
     def _input(self, x):
@@ -257,15 +284,17 @@ class Model:
         statistics) and a dict of gradients under the state_dict names (learned tensors only).
         The model is left unchanged."""
         from ctrgcn.training.losses import soft_targets
-        sess = _core.Session(self._net, "cpu", self._threads)
+        sess = _core.Session(self._net, self._device, self._threads)
         sess.train_forward(self._input(x), False)
         loss = sess.train_backward(soft_targets(y, self.num_classes, label_smoothing))
         return loss, self.split_flat(sess.gradients())
 
-    def trainer(self, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=None):
+    def trainer(self, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=None, device=None):
         """A ``Trainer``: a training session over this model (parameters, gradients and momentum
-        live in it; ``sync()`` writes the weights back)."""
-        return Trainer(self, momentum, weight_decay, nesterov, self._threads if threads is None else threads)
+        live in it, on the model's device unless ``device`` says otherwise; ``sync()`` writes the
+        weights back)."""
+        return Trainer(self, momentum, weight_decay, nesterov, self._threads if threads is None else threads,
+                       self._device if device is None else device)
 
     # ---- the flat parameter layout (checkpoints, optimizers) ----
     def flat_params(self):
@@ -388,11 +417,14 @@ class Trainer:
 
     ``step(x, targets, lr)`` runs forward, the loss on soft targets, backward, weight decay and SGD
     in one call and returns ``(loss, logits)``; ``forward`` / ``backward`` / ``sgd_step`` split it
-    (mutual learning adds ``extra_dlogits``). The model's weights change only on ``sync()``."""
+    (mutual learning adds ``extra_dlogits``). The model's weights change only on ``sync()``.
+    On ``device="cuda"`` parameters, gradients, momentum and activations stay on the GPU; a step
+    copies the batch in and the loss and logits out."""
 
-    def __init__(self, model, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=0):
+    def __init__(self, model, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=0, device="cpu"):
         self.model = model
-        self._sess = _core.Session(model._net, "cpu", int(threads))
+        self.device = check_device(device)
+        self._sess = _core.Session(model._net, self.device, int(threads))
         self._sess.set_sgd(float(momentum), float(weight_decay), bool(nesterov))
 
     def forward(self, x, update_stats=True):

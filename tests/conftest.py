@@ -1,10 +1,12 @@
 """Shared fixtures: where the project's shared data lives, and golden files that skip when absent."""
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# ../shared beside the checkout; CTRGCN_SHARED points elsewhere (a copy carried to another machine)
+SHARED = Path(os.environ.get("CTRGCN_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 GOLDEN = SHARED / "golden"
 
 # tests/ holds helper modules (reference.py) imported by plain name.

@@ -168,7 +168,8 @@ ctrgcn_status ctrgcn_model_set_params(ctrgcn_model *model, const float *src);
 
 /* ---- execution sessions ----------------------------------------------------------------------
  * A model holds weights only: nothing a forward or a training step does writes to it. A session
- * owns the execution: the backend (by name: "cpu"; "" = cpu), its threads (0 = all cores), the
+ * owns the execution: the backend (by name: "cpu", or "cuda" where the CUDA backend library was built
+ * and a GPU is present; "" = cpu), its threads (0 = all cores; the GPU ignores them), the
  * folded eval weights, memory plans, and for training the parameters, gradients and momentum. A
  * session borrows its model (free the sessions first); sessions over one model run concurrently,
  * one session is used by one thread at a time. */

@@ -79,6 +79,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/cuda/cuda_module.h"
 #include "core/error.h"
 #include "python/binding.h"
 
@@ -945,6 +946,18 @@ static PyObject *py_backend_names(PyObject *self, PyObject *args) {
     return list;
 }
 
+static PyObject *py_cuda_info(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    int built = 0, devices = 0;
+    const char *why = "";
+    Py_BEGIN_ALLOW_THREADS /* the first call opens the library and starts the CUDA runtime */
+    backend_cuda_info(&built, &devices, &why);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("{s:O,s:i,s:s}", "built", built ? Py_True : Py_False, "devices", devices, "reason",
+                         devices ? "" : why);
+}
+
 static PyObject *py_backend_op_names(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
@@ -1010,6 +1023,8 @@ static PyObject *py_backend_op(PyObject *self, PyObject *args, PyObject *kwargs)
 
 PyMethodDef ctrgcn_backend_op_methods[] = {
     {"backend_names", py_backend_names, METH_NOARGS, "backend_names() -> list of the registered backends' names."},
+    {"cuda_info", py_cuda_info, METH_NOARGS,
+     "cuda_info() -> {'built': bool, 'devices': int, 'reason': str}: the CUDA backend's library and devices."},
     {"backend_op_names", py_backend_op_names, METH_NOARGS, "backend_op_names() -> the ops backend_op runs."},
     {"backend_op", (PyCFunction)(void (*)(void))py_backend_op, METH_VARARGS | METH_KEYWORDS,
      "backend_op(backend, op, threads, arrays, params=None) -> dict: run one op of a backend on NumPy arrays "

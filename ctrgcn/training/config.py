@@ -3,6 +3,7 @@ import json
 
 from ctrgcn import _core
 from ctrgcn._core import InputError
+from ctrgcn.cuda import check_device
 
 DEFAULTS = {
     "variant": "CTRGCN", "num_classes": 10, "graph": "ucla", "num_person": 1, "in_channels": 3,
@@ -12,7 +13,7 @@ DEFAULTS = {
            "gamma": 0.1},
     "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4,
     "label_smoothing": 0.0, "mixup_alpha": 0.0, "dml": False, "dml_temperature": 1.0,
-    "threads": 0, "max_iters_per_epoch": None, "train_subset": None, "val_subset": None,
+    "threads": 0, "device": "cpu", "max_iters_per_epoch": None, "train_subset": None, "val_subset": None,
     "work_dir": "runs/train", "log_every": 10, "progress": True,
 }
 
@@ -58,6 +59,7 @@ def merged_config(cfg):
     for key in ("epochs", "batch_size", "num_classes"):
         if int(out[key]) < 1:
             raise InputError(f"{key} must be >= 1, got {out[key]}")
+    out["device"] = check_device(out["device"])  # before anything is written: no GPU, no run
     return out
 
 

@@ -65,7 +65,7 @@ def train(config=None, resume=False, stop_after=None, **overrides):
     K = int(cfg["num_classes"])
     names = ["a", "b"] if cfg["dml"] else ["a"]
     models = [Model(cfg["variant"], num_classes=K, graph=cfg["graph"], num_person=int(cfg["num_person"]),
-                    in_channels=int(cfg["in_channels"]), seed=int(cfg["seed"]) + 7919 * i)
+                    in_channels=int(cfg["in_channels"]), seed=int(cfg["seed"]) + 7919 * i, device=cfg["device"])
               for i in range(len(names))]
     trainers = [m.trainer(float(cfg["momentum"]), float(cfg["weight_decay"]), bool(cfg["nesterov"]),
                           int(cfg["threads"])) for m in models]

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "layers/layers.h"
@@ -8,6 +9,19 @@ int cpu_has_avx2_fma(void) {
     if (known < 0) {
         __builtin_cpu_init();
         known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+}
+
+/* CTRGCN_NO_AVX512=1 keeps the AVX2 copies (to compare the two, or on a CPU that throttles). */
+int cpu_has_avx512(void) {
+    static int known = -1; /* a benign race, as above */
+    if (known < 0) {
+        const char *off = getenv("CTRGCN_NO_AVX512");
+        __builtin_cpu_init();
+        known = !(off && *off && *off != '0') && cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512dq");
     }
     return known;
 }

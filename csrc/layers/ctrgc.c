@@ -39,22 +39,15 @@ CTRGCN_HOT_BODY(ctrgc_relation, (float *relT, const float *q, const float *k, in
 CTRGCN_HOT_ENTRY(ctrgc_relation, (float *relT, const float *q, const float *k, int R, int V), (relT, q, k, R, V))
 
 /* The aggregation is, per channel, a few small matrix products (T x V by V x V). They are too
- * small for BLAS calls to pay, so a register-blocked kernel does them: MR output rows at a time,
- * the V columns as NC 8-wide vectors held in registers (MR * NC = 8 to 12 accumulators, enough
- * independent FMAs to hide their latency), B zero-padded to whole vectors. The forward runs the
- * three subsets as one product (K = 3V), so each output row is stored once, with its epilogue.
- * Joints beyond 32 take a plain loop. */
-/* 8-wide vectors as GCC vector types: AVX registers in the AVX2 copy, SSE pairs in the plain one
- * (whose ABI note about passing such vectors does not concern these inlined helpers). */
+ * small for BLAS calls to pay, so a register-blocked kernel does them (layers/small_gemm.h): MR
+ * output rows at a time, the V columns as NC vectors held in registers, B zero-padded to whole
+ * vectors. The forward runs the three subsets as one product (K = 3V), so each output row is
+ * stored once, with its epilogue. 8-wide vectors serve plain x86-64 and AVX2; where the CPU has
+ * AVX-512, 16-wide ones (twice the work per instruction on full-width cores). Joints beyond 32
+ * take a plain loop. */
+/* GCC vector types: whole registers in the vector copies, emulated in the plain one (whose ABI
+ * note about passing such vectors does not concern these inlined helpers). */
 #pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8 __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
-
-static inline __attribute__((always_inline)) v8 load8(const float *p) {
-    v8 r;
-    memcpy(&r, p, sizeof r);
-    return r;
-}
 
 /* The epilogue of an output tile: C[r][j] = act(shift + base[r][j] + tile[r][j]) for j < N.
  * C's rows are contiguous (leading dimension N), and base's too. */
@@ -65,91 +58,81 @@ typedef struct {
     int relu;
 } tile_out;
 
-/* Rows [i0, i0+MR) of sum_a A_a B_a over nA operand pairs, each K deep: A_a read as
- * A_a[i*lda + k], or A_a[k*lda + i] when trans_a; B_a = Bp + a*K*8*NC, [K][8*NC] zero-padded. */
-static inline __attribute__((always_inline)) void tile_mr_nc(const tile_out *o, const float *const *As, int nA, int lda,
-                                                             int trans_a, const float *Bp, int i0, int N, int K,
-                                                             const int MR, const int NC) {
-    const int ldb = 8 * NC;
-    v8 acc[8][4];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NC; j++) acc[r][j] = (v8){0};
-    for (int a = 0; a < nA; a++) {
-        const float *A = As[a], *B = Bp + (size_t)a * K * ldb;
-        for (int k = 0; k < K; k++) {
-            v8 b[4];
-            for (int j = 0; j < NC; j++) b[j] = load8(B + (size_t)k * ldb + 8 * j);
-            for (int r = 0; r < MR; r++) {
-                const float ar = trans_a ? A[(size_t)k * lda + i0 + r] : A[(size_t)(i0 + r) * lda + k];
-                for (int j = 0; j < NC; j++) acc[r][j] += ar * b[j];
-            }
-        }
+#define SG_VW 8
+#define SG(x) x##_w8
+#define SG_MR1 8
+#define SG_MR2 6
+#define SG_MR3 4
+#define SG_MR4 3
+#include "layers/small_gemm.h"
+#undef SG_VW
+#undef SG
+#undef SG_MR1
+#undef SG_MR2
+#undef SG_MR3
+#undef SG_MR4
+
+CTRGCN_HOT_BODY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
+                              int M, int N, int K)) {
+    gemm_w8(o, As, nA, lda, trans_a, Bp, M, N, K);
+}
+CTRGCN_HOT_ENTRY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
+                               int M, int N, int K), (o, As, nA, lda, trans_a, Bp, M, N, K))
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+#define SG_VW 16
+#define SG(x) x##_w16
+#define SG_MR1 12
+#define SG_MR2 8
+#define SG_MR3 6 /* widths past 32 columns do not reach here (SMALL_V) */
+#define SG_MR4 4
+#include "layers/small_gemm.h"
+#undef SG_VW
+#undef SG
+#undef SG_MR1
+#undef SG_MR2
+#undef SG_MR3
+#undef SG_MR4
+static void small_gemm16(const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp, int M,
+                         int N, int K) {
+    gemm_w16(o, As, nA, lda, trans_a, Bp, M, N, K);
+}
+#pragma GCC pop_options
+/* Lanes the padded B operands need: the kernel that will run decides. */
+static int agg_lanes(void) { return cpu_has_avx512() ? 16 : 8; }
+#else
+static int agg_lanes(void) { return 8; }
+#endif
+
+/* C = ... with B padded to `lanes` (from agg_lanes): the kernel of that width. */
+static void small_gemm(const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp, int M,
+                       int N, int K, int lanes) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (lanes == 16) {
+        small_gemm16(o, As, nA, lda, trans_a, Bp, M, N, K);
+        return;
     }
-    /* The tile's rows are contiguous in C (ldc = N): stage them compactly, in order, each vector
-     * store overwriting the padding lanes of the one before, then run the epilogue over MR*N
-     * contiguous values as whole vectors. */
-    float buf[8 * 32 + 32];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NC; j++) memcpy(buf + r * N + 8 * j, &acc[r][j], sizeof(v8));
-    const int count = MR * N;
-    float *c = o->C + (size_t)i0 * N;
-    const float sh = o->shift;
-    if (o->base) {
-        const float *bs = o->base + (size_t)i0 * N;
-        if (o->relu) {
-            for (int e = 0; e < count; e++) {
-                const float v = buf[e] + sh + bs[e];
-                c[e] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            for (int e = 0; e < count; e++) c[e] = buf[e] + sh + bs[e];
-        }
-    } else if (o->relu) {
-        for (int e = 0; e < count; e++) {
-            const float v = buf[e] + sh;
-            c[e] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-        for (int e = 0; e < count; e++) c[e] = buf[e] + sh;
-    }
+#endif
+    small_gemm8(o, As, nA, lda, trans_a, Bp, M, N, K);
 }
 
-/* All M rows: blocks of MR, then single rows. */
-static inline __attribute__((always_inline)) void gemm_nc(const tile_out *o, const float *const *As, int nA, int lda,
-                                                          int trans_a, const float *Bp, int M, int N, int K, const int MR,
-                                                          const int NC) {
-    int i = 0;
-    for (; i + MR <= M; i += MR) tile_mr_nc(o, As, nA, lda, trans_a, Bp, i, N, K, MR, NC);
-    for (; i < M; i++) tile_mr_nc(o, As, nA, lda, trans_a, Bp, i, N, K, 1, NC);
-}
-
-CTRGCN_HOT_BODY(small_gemm, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
-                             int M, int N, int K)) {
-    /* every (layout, width) pair its own copy: the loops then carry no run-time branches */
-#define SMALL_GEMM_CASES(TA)                                                  \
-    switch ((N + 7) / 8) {                                                    \
-    case 1: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 8, 1); break;            \
-    case 2: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 6, 2); break;            \
-    case 3: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 4, 3); break;            \
-    default: gemm_nc(o, As, nA, lda, TA, Bp, M, N, K, 3, 4); break;           \
+/* dst[r][0..ld) = src[r*lds + c] (c < cols) then zeros; transposed: src[c*lds + r]. At the deep
+ * blocks (short T) this copy costs as much as the product, so each case is its own loop. */
+static void pad_rows(float *dst, int ld, const float *src, int rows, int cols, int lds, int transposed) {
+    if (transposed) {
+        for (int r = 0; r < rows; r++) {
+            float *d = dst + (size_t)r * ld;
+            for (int c = 0; c < cols; c++) d[c] = src[(size_t)c * lds + r];
+            memset(d + cols, 0, sizeof(float) * (size_t)(ld - cols));
+        }
+        return;
     }
-    if (trans_a) {
-        SMALL_GEMM_CASES(1)
-    } else {
-        SMALL_GEMM_CASES(0)
-    }
-#undef SMALL_GEMM_CASES
-}
-CTRGCN_HOT_ENTRY(small_gemm, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
-                              int M, int N, int K), (o, As, nA, lda, trans_a, Bp, M, N, K))
-
-/* dst[r][0..8*nc) = src[r*lds + c] (c < cols) then zeros; transposed: src[c*lds + r]. */
-static void pad_rows(float *dst, const float *src, int rows, int cols, int lds, int transposed) {
-    const int ld = ((cols + 7) / 8) * 8;
     for (int r = 0; r < rows; r++) {
         float *d = dst + (size_t)r * ld;
-        for (int c = 0; c < cols; c++) d[c] = transposed ? src[(size_t)c * lds + r] : src[(size_t)r * lds + c];
-        for (int c = cols; c < ld; c++) d[c] = 0.0f;
+        memcpy(d, src + (size_t)r * lds, sizeof(float) * (size_t)cols);
+        memset(d + cols, 0, sizeof(float) * (size_t)(ld - cols));
     }
 }
 
@@ -159,7 +142,7 @@ static void pad_rows(float *dst, const float *src, int rows, int cols, int lds, 
 void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
                           int c0, int c1, int T, int V, int nsub, int relu) {
     float Bp[MAX_SUB * SMALL_V * SMALL_V];
-    const int ldp = ((V + 7) / 8) * 8;
+    const int lanes = agg_lanes(), ldp = (V + lanes - 1) / lanes * lanes;
     for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
         const float *bc = base ? base + (size_t)c * T * V : NULL;
@@ -168,10 +151,10 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
             const float *As[MAX_SUB];
             for (int i = 0; i < nsub; i++) {
                 As[i] = val + ((size_t)i * C + c) * T * V;
-                pad_rows(Bp + (size_t)i * V * ldp, AT + ((size_t)i * C + c) * V * V, V, V, V, 0);
+                pad_rows(Bp + (size_t)i * V * ldp, ldp, AT + ((size_t)i * C + c) * V * V, V, V, V, 0);
             }
             const tile_out o = {yc, bc, sh, relu};
-            small_gemm(&o, As, nsub, V, 0, Bp, T, V, V);
+            small_gemm(&o, As, nsub, V, 0, Bp, T, V, V, lanes);
             continue;
         }
         for (size_t e = 0; e < (size_t)T * V; e++) yc[e] = sh + (bc ? bc[e] : 0.0f);
@@ -196,19 +179,20 @@ void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *b
 void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
                                    int c0, int c1, int T, int V, int nsub, float *dyp) {
     float Bp[SMALL_V * SMALL_V];
+    const int lanes = agg_lanes(), ldp = (V + lanes - 1) / lanes * lanes;
     if (V > SMALL_V) dyp = NULL; /* the plain loop needs no padded copy */
     for (int c = c0; c < c1; c++) {
         const float *g = dy + (size_t)c * T * V;
-        if (dyp) pad_rows(dyp, g, T, V, V, 0);
+        if (dyp) pad_rows(dyp, ldp, g, T, V, V, 0);
         for (int i = 0; i < nsub; i++) {
             const float *A = AT + ((size_t)i * C + c) * V * V;
             const float *vr = val + ((size_t)i * C + c) * T * V;
             float *dv = dval + ((size_t)i * C + c) * T * V, *dA = dAT + ((size_t)i * C + c) * V * V;
             if (dyp) {
-                pad_rows(Bp, A, V, V, V, 1); /* AT transposed: [u][v] */
+                pad_rows(Bp, ldp, A, V, V, V, 1); /* AT transposed: [u][v] */
                 const tile_out ov = {dv, NULL, 0.0f, 0}, oa = {dA, NULL, 0.0f, 0};
-                small_gemm(&ov, &g, 1, V, 0, Bp, T, V, V);   /* dval = dy AT^T */
-                small_gemm(&oa, &vr, 1, V, 1, dyp, V, V, T); /* dAT = val^T dy */
+                small_gemm(&ov, &g, 1, V, 0, Bp, T, V, V, lanes);   /* dval = dy AT^T */
+                small_gemm(&oa, &vr, 1, V, 1, dyp, V, V, T, lanes); /* dAT = val^T dy */
             } else {
                 memset(dA, 0, sizeof(float) * (size_t)V * V);
                 for (int t = 0; t < T; t++)

@@ -96,6 +96,9 @@ def train(config=None, resume=False, stop_after=None, **overrides):
             if classes is not None and len(classes) == K:
                 m.classes = list(classes)
         loader = batches(train_ds, int(cfg["batch_size"]), shuffle=True, seed=int(cfg["seed"]), drop_last=True)
+        if len(loader) == 0:  # whole batches only: fewer samples than one batch would train nothing
+            raise _core.InputError(f"the training set has {len(train_ds)} samples, fewer than one batch of "
+                                   f"{cfg['batch_size']}: lower batch_size or use more data")
         for epoch in range(start_epoch, int(cfg["epochs"])):
             loader.epoch = epoch  # order and augmentation of this epoch
             iters = len(loader)

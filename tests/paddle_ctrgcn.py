@@ -176,7 +176,8 @@ def ntu_adjacency():
 class Network(nn.Layer):
     """One of the four variants, NTU layout; input ``[N, C, T, V, M]``, output logits."""
 
-    def __init__(self, variant, base, num_classes=60, num_person=2, in_channels=3):
+    def __init__(self, variant, base, num_classes=60, num_person=2, in_channels=3, temporal_only=None):
+        """``temporal_only``: the blocks without a spatial module, when not the variant's own."""
         super().__init__()
         A = ntu_adjacency()
         V = A.shape[1]
@@ -184,7 +185,8 @@ class Network(nn.Layer):
         widths = [(in_channels, base, 1), (base, base, 1), (base, base, 1), (base, base, 1), (base, 2 * base, 2),
                   (2 * base, 2 * base, 1), (2 * base, 2 * base, 1), (2 * base, 4 * base, 2), (4 * base, 4 * base, 1),
                   (4 * base, 4 * base, 1)]
-        temporal_only = TEMPORAL_ONLY if variant in ("CTRGCN_light", "CTRGCN_lightV1") else ()
+        if temporal_only is None:
+            temporal_only = TEMPORAL_ONLY if variant in ("CTRGCN_light", "CTRGCN_lightV1") else ()
         for k, (cin, cout, stride) in enumerate(widths, 1):
             if k in temporal_only:
                 block = TCNUnit(cin, cout, variant, stride)

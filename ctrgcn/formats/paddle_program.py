@@ -14,6 +14,8 @@ layers first), only their order counts.
 import json
 import re
 
+import numpy as np
+
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
 
@@ -71,21 +73,19 @@ class Program:
             if name == "p":
                 self._parameter(op, i, what)
                 continue
-            operands = op.get("I", []) if isinstance(op, dict) else []
-            if not isinstance(operands, list):
-                _fail(what, f"malformed PIR program (op {i} operands)")
-            ids = [e.get("%") if isinstance(e, dict) else None for e in operands]
-            self.ops.append((name, ids, op.get("O") if isinstance(op.get("O"), list) else []))
+            ids = [_value_id(e, what, f"op {i} ({name}) operand")
+                   for e in _get(op, "I", list, what, f"op {i} ({name}) operands")]
+            outs = [_value_id(e, what, f"op {i} ({name}) result")
+                    for e in _get(op, "O", list, what, f"op {i} ({name}) results")]
+            self.ops.append((name, ids, outs))
         self.outputs = {}  # value id -> index of the op producing it
         for k, (_, _, outs) in enumerate(self.ops):
-            for out in outs:
-                if isinstance(out, dict) and isinstance(out.get("%"), int):
-                    self.outputs[out["%"]] = k
+            for vid in outs:
+                self.outputs[vid] = k
         self.users = {}  # value id -> [(op index, operand index)]
         for k, (_, ids, _) in enumerate(self.ops):
             for j, vid in enumerate(ids):
-                if isinstance(vid, int):
-                    self.users.setdefault(vid, []).append((k, j))
+                self.users.setdefault(vid, []).append((k, j))
 
     def _parameter(self, op, i, what):
         attrs = _get(op, "A", list, what, f"parameter op {i} attributes")
@@ -113,7 +113,7 @@ class Program:
                 return "linear", "weight", k
             if name == "1.reshape" and j == 0:  # a conv bias is reshaped to [1, C, 1, 1] then added
                 for out in self.ops[k][2]:
-                    conv = self._added_to(out.get("%") if isinstance(out, dict) else None, "1.conv2d")
+                    conv = self._added_to(out, "1.conv2d")
                     if conv is not None:
                         return "conv", "bias", conv
             if name == "1.add":
@@ -232,7 +232,12 @@ def _dims(program, layers, what):
     if not V or not cin or mvc % (V * cin) or pa[0] != (3, V, V):
         _fail(what, f"not a network of the CTR-GCN family (PA {pa[0]}, first convolution {shape(convs[0], 'weight')}, "
                     f"data_bn of {mvc} channels)")
-    return fc[1], fc[0] // 4, V, mvc // (V * cin), cin
+    base = fc[0] // 4
+    # the spec's tensors grow as base^2 (l9 and l10 alone hold 4b x 4b convolutions): a width the file
+    # holds too few numbers for is refused before any table is built for it
+    if base * base > sum(int(np.prod(s)) for s, _ in program.params.values()):
+        _fail(what, f"not a network of the CTR-GCN family (a {fc[0]}-wide head over too few parameters)")
+    return fc[1], base, V, mvc // (V * cin), cin
 
 
 def _match(program, layers, expected):

@@ -170,3 +170,69 @@ def test_parameter_names_paddle_did_not_write(exports, tmp_path):
     Path(str(prefix) + ".json").write_text(text)
     with pytest.raises(ctrgcn.InputError, match="not named as Paddle names"):
         ctrgcn.load(str(prefix) + ".pdiparams")
+
+
+# ---- hand-made programs: no Paddle needed ----
+def param_op(name, shape, vid):
+    return {"#": "p", "A": [0, 1, 1, name],
+            "O": {"%": vid, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_f32"}, list(shape), "NCHW", [], 0]}}}
+
+
+def op(name, inputs, outputs):
+    return {"#": name, "I": [{"%": v} for v in inputs], "O": [{"%": v} for v in outputs]}
+
+
+def write_program(path, params, ops):
+    """A PIR program: ``params`` [(name, shape)] get value ids 1, 2, ...; the input is value 100."""
+    doc = {"base_code": {}, "program": {"regions": [{"blocks": [{"ops": [
+        param_op(name, shape, i) for i, (name, shape) in enumerate(params, 1)] + ops}]}]}}
+    path.write_text(json.dumps(doc))
+    return {name: np.zeros(shape, np.float32) for name, shape in params}
+
+
+def small_head_program(path, head_width, bn_tensors=("w_0", "b_0", "w_1", "w_2")):
+    """data_bn, one PA, one convolution and a Linear head, wired as Paddle wires them."""
+    params = [(f"batch_norm1d_0.{t}", (6,)) for t in bn_tensors] + [
+        ("create_parameter_0.w_0", (3, 2, 2)), ("conv2d_0.w_0", (4, 3, 1, 1)), ("linear_0.w_0", (head_width, 2))]
+    ids = {name: i for i, (name, _) in enumerate(params, 1)}
+    bn = [ids.get(f"batch_norm1d_0.{t}", 999) for t in ("w_1", "w_2", "w_0", "b_0")]
+    ops = [op("1.batch_norm_", [100] + bn, [101]), op("1.conv2d", [101, ids["conv2d_0.w_0"]], [102]),
+           op("1.multiply", [102, ids["create_parameter_0.w_0"]], [103]),
+           op("1.matmul", [103, ids["linear_0.w_0"]], [104])]
+    return write_program(path, params, ops)
+
+
+def test_width_the_file_cannot_hold_is_refused_before_building(tmp_path):
+    from ctrgcn.formats.paddle_program import structured_from_program
+    params = small_head_program(tmp_path / "m.json", 4 * 20000)  # a 20000-wide network: ~1e11 numbers
+    with pytest.raises(ctrgcn.InputError, match="too few parameters"):
+        structured_from_program(params, tmp_path / "m.json")
+    params = small_head_program(tmp_path / "m.json", 4 * 8)
+    with pytest.raises(ctrgcn.InputError, match="CTR-GCN family"):
+        structured_from_program(params, tmp_path / "m.json")
+
+
+def test_layer_missing_a_tensor(tmp_path):
+    from ctrgcn.formats.paddle_program import structured_from_program
+    params = small_head_program(tmp_path / "m.json", 32, bn_tensors=("w_0", "b_0", "w_1"))
+    with pytest.raises(ctrgcn.InputError, match="lacks its running_var"):
+        structured_from_program(params, tmp_path / "m.json")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "not a JSON document"),
+    ("[" * 100000 + "]" * 100000, "not a JSON document"),
+    ('{"program": []}', "program is a list"),
+    ('{"program": {"regions": [{"blocks": [{"ops": 5}]}]}}', "ops of block 0 is a int"),
+    ('{"program": {"regions": [{"blocks": [{"ops": [{"#": "p", "A": [0, 1, 1]}]}]}]}}', "parameter op 0 name"),
+    ('{"program": {"regions": [{"blocks": [{"ops": [{"#": "p", "A": [0, 1, 1, "a"], "O": {"%": 1, "TT": {"D": '
+     '[{}, [-4, 2]]}}}]}]}]}}', r"shape \[-4, 2\]"),
+    ('{"program": {"regions": [{"blocks": [{"ops": [{"#": "p", "A": [0, 1, 1, "a"], "O": {"%": 1, "TT": {"D": '
+     '[{}, [1, 1, 1, 1, 1, 1, 1, 1, 1]]}}}]}]}]}}', "has the shape"),
+    ('{"program": {"regions": [{"blocks": [{"ops": [{"#": "1.add", "I": [{"%": true}], "O": []}]}]}]}}',
+     "operand value id is a bool"),
+])
+def test_malformed_program_text(text, match):
+    from ctrgcn.formats.paddle_program import Program
+    with pytest.raises(ctrgcn.InputError, match=match):
+        Program(text, "'m.json'")

@@ -20,7 +20,8 @@ from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
 
 MAX_NDIM = 8
-INTERNAL_NAME = re.compile(r"^([a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*)_(\d{1,9})\.([wb])_(\d{1,3})$")
+MIN_PARAMS_PER_BASE2 = 200
+INTERNAL_NAME = re.compile(r"([a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*)_(\d{1,9})\.([wb])_(\d{1,3})")
 # layer type of the internal name -> kind of layer in the spec's table
 TYPE_KIND = {"conv2d": "conv", "batch_norm2d": "bn", "batch_norm": "bn", "batch_norm1d": "bn1d",
              "linear": "linear", "create_parameter": "param"}
@@ -141,7 +142,7 @@ def _layers(program, what):
     """kind -> [(counter, layer type, {tensor: internal name}, op index)] in creation order."""
     layers = {}
     for name, (shape, vid) in program.params.items():
-        m = INTERNAL_NAME.match(name)
+        m = INTERNAL_NAME.fullmatch(name)
         if not m or m.group(1) not in TYPE_KIND:
             _fail(what, f"the parameter {name!r} is not named as Paddle names the layers of a CTR-GCN network "
                         "(conv2d_N, batch_norm2d_N, batch_norm1d_N, linear_N, create_parameter_N)")
@@ -165,6 +166,12 @@ def _layers(program, what):
         ops.add(op)
         if len(ops) > 1:
             _fail(what, f"the tensors of layer {ltype}_{counter} feed different ops of the program")
+    for kind, group in layers.items():
+        for (ltype, counter), layer in group.items():
+            needed = {"bn": {"weight", "bias", "running_mean", "running_var"}, "param": {""}}.get(
+                "bn" if kind == "bn1d" else kind, {"weight"})
+            if not needed <= set(layer):
+                _fail(what, f"layer {ltype}_{counter} lacks its {', '.join(sorted(needed - set(layer)))}")
     return {kind: [layer for _, layer in sorted(group.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
             for kind, group in layers.items()}
 
@@ -233,9 +240,9 @@ def _dims(program, layers, what):
         _fail(what, f"not a network of the CTR-GCN family (PA {pa[0]}, first convolution {shape(convs[0], 'weight')}, "
                     f"data_bn of {mvc} channels)")
     base = fc[0] // 4
-    # the spec's tensors grow as base^2 (l9 and l10 alone hold 4b x 4b convolutions): a width the file
-    # holds too few numbers for is refused before any table is built for it
-    if base * base > sum(int(np.prod(s)) for s, _ in program.params.values()):
+    # every variant holds 280-360 b^2 numbers; a width the file holds too few numbers for is refused
+    # before a table (as large as the network) is built for it
+    if MIN_PARAMS_PER_BASE2 * base * base > sum(int(np.prod(s)) for s, _ in program.params.values()):
         _fail(what, f"not a network of the CTR-GCN family (a {fc[0]}-wide head over too few parameters)")
     return fc[1], base, V, mvc // (V * cin), cin
 

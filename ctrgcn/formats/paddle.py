@@ -188,7 +188,8 @@ def inference_prefix(path):
 def read_inference(path, structured=True):
     """name -> ndarray of a ``paddle.jit.save`` model. ``structured``: the structured names
     (``backbone.l1.gcn1.PA``, ...) from the ``.pdiparams.info`` beside it, or, for a PIR program
-    without one, the project's names through the program's op graph; otherwise Paddle's internal names (``conv2d_0.w_0``, ...)."""
+    without one, the project's names through the program's op graph; otherwise Paddle's internal
+    names (``conv2d_0.w_0``, ...)."""
     prefix = inference_prefix(path)
     try:
         with open(prefix + ".pdiparams", "rb") as f:

@@ -56,7 +56,7 @@ def _value_id(entry, what, where):
 
 class Program:
     """The parts of a PIR program the mapping needs: parameters (internal name -> (shape, value
-    id)) and ops in program order as (op name, operand value ids)."""
+    id)) and ops in program order as (op name, operand value ids, result value ids)."""
 
     def __init__(self, text, what):
         try:

@@ -214,8 +214,10 @@ def test_inference_legacy_loads_a_model(exported):
         assert rel_err(model(ev["x"]), ev["logits"]) < 1e-5
 
 
-def test_inference_pir_without_structure_is_a_clear_error(exported):
-    with pytest.raises(ctrgcn.InputError, match="internal names"):
+def test_inference_pir_of_no_network_is_a_clear_error(exported):
+    """The holder's program is no CTR-GCN network, so its op graph names no layer
+    (test_formats_paddle3.py loads real networks' programs)."""
+    with pytest.raises(ctrgcn.InputError, match="not a network of the CTR-GCN family"):
         ctrgcn.load(str(exported["pir"]) + ".pdiparams")
 
 

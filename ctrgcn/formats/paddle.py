@@ -9,7 +9,8 @@
   i32 descriptor size, a TensorDesc protobuf (data_type, dims), the raw little-endian data. The
   names and shapes come from ``<prefix>.json`` (PIR programs, Paddle >= 3) or ``<prefix>.pdmodel``
   (a ProgramDesc protobuf, legacy IR); ``<prefix>.pdiparams.info`` (written with the legacy IR)
-  maps them to the structured names the model needs.
+  maps them to the structured names the model needs. Without it, a PIR program's op graph does
+  (``paddle_program``).
 """
 import json
 import os
@@ -186,18 +187,21 @@ def inference_prefix(path):
 
 def read_inference(path, structured=True):
     """name -> ndarray of a ``paddle.jit.save`` model. ``structured``: the structured names
-    (``backbone.l1.gcn1.PA``, ...) from the ``.pdiparams.info`` beside it (an InputError when there
-    is none); otherwise Paddle's internal names (``conv2d_0.w_0``, ...)."""
+    (``backbone.l1.gcn1.PA``, ...) from the ``.pdiparams.info`` beside it, or, for a PIR program
+    without one, the project's names through the program's op graph; otherwise Paddle's internal
+    names (``conv2d_0.w_0``, ...)."""
     prefix = inference_prefix(path)
     try:
         with open(prefix + ".pdiparams", "rb") as f:
             buf = f.read()
     except OSError as exc:
         raise FileError(f"cannot read {prefix + '.pdiparams'!r}: {exc.strerror}") from None
+    program_path = prefix + ".pdmodel"
     if os.path.exists(prefix + ".pdmodel"):
         with open(prefix + ".pdmodel", "rb") as f:
             params = _pdmodel_params(f.read())
     elif os.path.exists(prefix + ".json"):
+        program_path = prefix + ".json"
         with open(prefix + ".json", "rb") as f:
             params = _json_params(f.read().decode("utf-8", "replace"))
     else:
@@ -223,6 +227,10 @@ def read_inference(path, structured=True):
         raise InputError(f"{prefix + '.pdiparams'!r}: {len(buf) - pos} bytes beyond the {len(params)} parameters "
                          "the program names")
     if structured:
+        # Paddle 3 (PIR) exports have no .pdiparams.info: the program itself gives the layer names
+        if not os.path.exists(prefix + ".pdiparams.info") and program_path.endswith(".json"):
+            from ctrgcn.formats.paddle_program import structured_from_program
+            return structured_from_program(out, program_path)
         if not os.path.exists(prefix + ".pdiparams.info"):
             raise InputError(f"{prefix!r}: this Paddle inference model names its parameters only by Paddle's "
                              f"internal names ({', '.join(names[:3])}, ...) and has no .pdiparams.info to map them "

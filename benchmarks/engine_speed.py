@@ -11,6 +11,12 @@ end), and as ratios against peers run side by side on the same weights, input an
      PyTorch eager
   5. ONNX Runtime at NTU shapes, batch 1 and 64: ctrgcn's own export, and torch.onnx.export of the
      PyTorch network (torch_family.py, CTR-GC aggregation with torch.einsum as the official code)
+  6. one model called from two Python threads at batch 1 against one thread making the same calls
+
+Peaks are measured twice over: the AVX2 loop (the unit of the goals) and, where the CPU has it, the
+AVX-512 loop (on cores with full-width 512-bit units, such as AMD Zen 5, twice the AVX2 ceiling). The
+run unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when the environment pins OpenBLAS's kernels (a user's
+machine has no such pin) and names the kernels that ran; --keep-blas-env keeps the pin.
 
 FLOPs per sample come from ../shared/docs/performance-notes.md (multiply-adds x 2); they are linear
 in T*V*M, so NW-UCLA shapes scale them by (52*20*1)/(64*25*2); training counts 3x the forward.
@@ -28,6 +34,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -55,6 +62,7 @@ GOALS = {
     "train_vs_torch": 2.5,    # ctrgcn samples/s / PyTorch eager samples/s
     "ort_b1": 1.5,            # ONNX Runtime time / ctrgcn time
     "ort_b64": 2.5,
+    "two_threads": 1.0,       # total batch-1 throughput of two Python threads on one model / one thread
     "agree": 1e-4,            # max |ort - ctrgcn| / max |ctrgcn|
 }
 
@@ -422,6 +430,34 @@ def main():
                           goal=f">= {goal}x", result=table.at_least(r, goal))
                 table.row(f"{variant} b{b}   agreement, max|diff|/max|logit|", f"{errs[key]:.1e}",
                           goal=f"< {GOALS['agree']:.0e}", result=table.below(errs[key], GOALS["agree"]))
+
+        # ---- 6. one model, two Python threads at batch 1 against one thread making the same calls
+        table.header(f"one model from two Python threads, batch 1, NTU shapes: wall time of {2 * R['b1']} calls "
+                     f"per variant; ratio = one thread's time / two threads' time")
+        for variant in eval_variants:
+            model = nontrivial(ctrgcn.Model(variant, num_classes=60, graph="ntu", num_person=2, seed=1), rng)
+            x1 = rng.standard_normal((1,) + NTU_SHAPE, dtype=np.float32)
+            calls = 2 * R["b1"]
+            for _ in range(3):
+                model(x1)
+
+            def run(k):
+                for _ in range(k):
+                    model(x1)
+
+            t = time.perf_counter()
+            run(calls)
+            t_one = time.perf_counter() - t
+            workers = [threading.Thread(target=run, args=(calls // 2,)) for _ in range(2)]
+            t = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            t_two = time.perf_counter() - t
+            ratio = t_one / t_two
+            table.row(f"{variant} two threads vs one", f"{ratio:.2f}x ({t_one * 1e3:.0f} vs {t_two * 1e3:.0f} ms)",
+                      goal=f">= {GOALS['two_threads']:.1f}x", result=table.at_least(ratio, GOALS["two_threads"]))
 
         # ---- 1'. the ceiling, at the end
         measure_peak("end")

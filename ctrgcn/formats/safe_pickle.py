@@ -6,7 +6,9 @@ that only builds NumPy arrays; any other global (``os.system``, ``builtins.eval`
 raises before anything is called. The C unpickler calls ``find_class`` for every GLOBAL, STACK_GLOBAL,
 INST, OBJ and EXT opcode, so no other path reaches an import."""
 import io
+import math
 import pickle
+import pickletools
 from collections import OrderedDict
 
 import numpy as np
@@ -59,7 +61,7 @@ class _NDArray:
             raise InputError("pickle: malformed array shape")
         if isinstance(raw, (list, str)) or not isinstance(raw, (bytes, bytearray, memoryview)):
             raise InputError("pickle: array data is not raw bytes")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)  # Python integers: a huge claimed shape cannot wrap around
         if len(raw) != count * dtype.itemsize:
             raise InputError(f"pickle: array of shape {shape} holds {len(raw)} bytes, expected "
                              f"{count * dtype.itemsize}")
@@ -148,10 +150,27 @@ def read_file(path):
         raise FileError(f"cannot read {str(path)!r}: {exc.strerror}") from None
 
 
+_MEMO_OPS = ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET")
+
+
+def _check_opcodes(data):
+    """Walk the opcodes before unpickling, so that memory stays bounded by the data: every counted
+    argument must be present (the unpickler allocates a BINBYTES8's claimed size before reading it)
+    and memo indices small (it grows its memo table to the largest index written)."""
+    limit = len(data)
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= limit:
+            raise ValueError(f"memo index {arg} in a pickle of {limit} bytes")
+        if op.name == "STOP":
+            return
+    raise ValueError("no STOP opcode")
+
+
 def loads(data, allowed=None, persistent_load=None, what="pickle"):
     """Unpickle ``data`` admitting only ``allowed`` (default: NumPy arrays and containers)."""
     allowed = NUMPY_GLOBALS if allowed is None else allowed
     try:
+        _check_opcodes(data)
         obj = RestrictedUnpickler(io.BytesIO(data), allowed, persistent_load).load()
     except InputError:
         raise

@@ -5,6 +5,7 @@ the whole array before finding that the data is not there. Here every member's h
 against the bytes the member holds before anything is allocated, the archive's total inflated size
 against its own size, and object arrays are refused."""
 import os
+import tokenize
 import zipfile
 import zlib
 
@@ -94,5 +95,32 @@ def read_npz(path, keys=None):
     except PermissionError as exc:
         raise FileError(f"cannot open {what}: {exc.strerror}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, KeyError, OSError,
-            NotImplementedError, OverflowError, TypeError, UnicodeDecodeError, SyntaxError) as exc:
+            NotImplementedError, OverflowError, TypeError, UnicodeDecodeError, SyntaxError, tokenize.TokenError,
+            MemoryError, RecursionError) as exc:
         raise InputError(f"{what}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def read_npy(path, mmap=True):
+    """The array of a ``.npy`` file, memory-mapped read-only when ``mmap``; its header is checked
+    against the file's size first, so a claimed shape never outgrows the data."""
+    path = os.fspath(path)
+    what = repr(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            shape, fortran, dtype = _header(f, what)
+            header_bytes = f.tell()
+        count = 1
+        for d in shape:
+            count *= d
+        if count * dtype.itemsize != size - header_bytes:
+            raise InputError(f"{what}: its header claims shape {shape} of {dtype} ({count * dtype.itemsize} bytes), "
+                             f"the file holds {size - header_bytes}")
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except InputError:
+        raise
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise FileError(f"cannot open {what}: {exc.strerror}") from None
+    except (ValueError, EOFError, OSError, OverflowError, TypeError, SyntaxError, UnicodeDecodeError,
+            tokenize.TokenError, MemoryError, RecursionError) as exc:
+        raise InputError(f"{what}: not a readable .npy file ({type(exc).__name__}: {exc})") from None

@@ -172,8 +172,8 @@ def loads(data, allowed=None, persistent_load=None, what="pickle"):
     try:
         _check_opcodes(data)
         obj = RestrictedUnpickler(io.BytesIO(data), allowed, persistent_load).load()
-    except InputError:
-        raise
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
     except RecursionError:
         raise InputError(f"{what}: nested too deeply") from None
     except MemoryError:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import ctrgcn
+import ctrgcn.data
 
 FUZZ = Path(__file__).resolve().parent / "fuzz"
 sys.path.insert(0, str(FUZZ))
@@ -135,3 +136,78 @@ def test_many_bodies_cost_a_small_multiple_of_the_file(tmp_path):
     run = subprocess.run([sys.executable, "-c", code, str(path), str(bound), str(small)], capture_output=True, text=True,
                          timeout=120, cwd=str(Path(__file__).resolve().parents[1]), env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0 and run.stdout.split()[-1] == "3000", (len(data), run.stderr[-2000:])
+
+
+# ---- extreme values ----------------------------------------------------------------------------
+def _model():
+    path = Path(__file__).resolve().parents[2] / "shared" / "golden" / "official" / "ucla_weights.npz"
+    if path.exists():
+        return ctrgcn.load(path)  # trained weights: realistic gains through the network
+    return ctrgcn.Model("CTRGCN", num_classes=10, graph="ucla", num_person=1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    x = np.random.default_rng(0).standard_normal((1, 3, 20, 20, 1)).astype(np.float32)
+    return x / np.abs(x).max()
+
+
+def test_extreme_inputs_give_finite_logits_or_a_clear_error(clip):
+    model = _model()
+    limit = np.float32(1e30)
+    for x in (clip * limit, np.full_like(clip, limit), clip * np.float32(1e-40), np.zeros_like(clip), clip[:, :, :1],
+              np.zeros_like(clip[:, :, :1])):
+        assert np.isfinite(model(x)).all()
+    # denormals act as zeros; 1e30 as a scaled clip (no silent overflow inside)
+    np.testing.assert_allclose(model(clip * np.float32(1e-40)), model(np.zeros_like(clip)), rtol=1e-5, atol=1e-5)
+    big, ref = model(clip * limit) / 1e30, model(clip * np.float32(1e25)) / 1e25
+    assert np.abs(big - ref).max() <= 1e-3 * np.abs(ref).max()
+    with pytest.raises(ctrgcn.InputError, match="rescale the input"):
+        model(clip * np.float32(1e31))
+    for bad in (np.nan, np.inf, -np.inf):
+        x = clip.copy()
+        x[0, 1, 2, 3, 0] = bad
+        with pytest.raises(ctrgcn.InputError, match="non-finite"):
+            model(x)
+
+
+def test_extreme_training_inputs_give_finite_steps_or_a_clear_error(clip):
+    targets = np.eye(10, dtype=np.float32)[[1, 2]]
+    for x in (clip * np.float32(1e15), clip * np.float32(1e-40), np.zeros_like(clip), clip[:, :, :1]):
+        model = _model()
+        trainer = model.trainer()
+        batch = np.concatenate([x, x * np.float32(0.5)])
+        loss, logits = trainer.step(batch, targets, lr=0.1)
+        trainer.sync()
+        assert np.isfinite(loss) and np.isfinite(logits).all() and np.isfinite(model.flat_params()).all()
+    with pytest.raises(ctrgcn.InputError, match="BatchNorm variances"):
+        _model().trainer().step(np.concatenate([clip, clip]) * np.float32(1e16), targets, lr=0.1)
+
+
+def test_extreme_samples_through_the_data_pipeline(tmp_path):
+    """Single-frame, all-zero, denormal and 1e30 skeletons: NW-UCLA and NTU batches stay finite;
+    the one sample with nothing to centre on (all zeros) is a clear error in preprocess."""
+    rng = np.random.default_rng(1)
+    ucla = tmp_path / "ucla"
+    ucla.mkdir()
+    for i, (frames, scale) in enumerate([(1, 1.0), (5, 1e30), (5, 1e-310), (5, 0.0), (4, 1e300)]):
+        x = rng.standard_normal((frames, 20, 3)) * scale
+        (ucla / f"a01_s01_e0{i}_v01.json").write_text(json.dumps({"skeletons": x.tolist(), "label": 1}))
+    for modality in ("joint", "bone", "motion", "bone_motion"):
+        ds = ctrgcn.data.NWUCLA(ucla, split="train", modality=modality)
+        x, _ = ds.batch(np.arange(len(ds)))
+        assert np.isfinite(x).all() and np.abs(x).max() <= 4.0
+    ntu = np.zeros((4, 3, 300, 25, 2), np.float32)
+    ntu[0, :, :1] = rng.standard_normal((3, 1, 25, 2))
+    ntu[1, :, :50] = rng.standard_normal((3, 50, 25, 2)) * 1e30
+    ntu[2, :, :50] = rng.standard_normal((3, 50, 25, 2)) * 1e-40
+    np.save(tmp_path / "train_data.npy", ntu)
+    import pickle
+    (tmp_path / "train_label.pkl").write_bytes(pickle.dumps([np.array([b"S001C001P001R001A001"] * 4, "S20"),
+                                                             np.arange(4)]))
+    for augment in (True, False):
+        x, _ = ctrgcn.data.NTUDataset(tmp_path, split="train", augment=augment).batch(np.arange(4))
+        assert np.isfinite(x).all()
+    assert np.isfinite(ctrgcn.preprocess(ntu[0])).all()
+    with pytest.raises(ctrgcn.InputError, match="no non-zero frame"):
+        ctrgcn.preprocess(ntu[3])

@@ -86,7 +86,7 @@ def _zip_names(path):
         with zipfile.ZipFile(path) as z:
             return z.namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
-            UnicodeDecodeError) as exc:
+            UnicodeDecodeError, RuntimeError) as exc:
         raise InputError(f"{path!r}: damaged zip archive ({exc})") from None
 
 

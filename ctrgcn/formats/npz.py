@@ -36,6 +36,8 @@ def _header(f, what):
 def check_sizes(z, what, archive_bytes):
     total = 0
     for info in z.infolist():
+        if info.flag_bits & 0x1:
+            raise InputError(f"{what}: member {info.filename!r} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise InputError(f"{what}: member {info.filename!r} uses compression method {info.compress_type}; "
                              "only stored and deflated members are read")
@@ -96,7 +98,7 @@ def read_npz(path, keys=None):
         raise FileError(f"cannot open {what}: {exc.strerror}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, KeyError, OSError,
             NotImplementedError, OverflowError, TypeError, UnicodeDecodeError, SyntaxError, tokenize.TokenError,
-            MemoryError, RecursionError) as exc:
+            MemoryError, RecursionError, RuntimeError) as exc:
         raise InputError(f"{what}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
 
 

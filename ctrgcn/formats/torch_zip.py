@@ -138,5 +138,5 @@ def read_torch(path):
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
-            NotImplementedError, OverflowError, UnicodeDecodeError) as exc:
+            NotImplementedError, OverflowError, UnicodeDecodeError, RuntimeError) as exc:
         raise InputError(f"{path!r}: damaged PyTorch checkpoint ({type(exc).__name__}: {exc})") from None

@@ -45,7 +45,8 @@ def _sources():
 
 
 def build_c(name):
-    """Path of the built harness; an OSError saying why when clang, its fuzzer runtime or OpenBLAS is missing."""
+    """Path of the built harness; an OSError saying why when clang, its fuzzer runtime or OpenBLAS is
+    missing. The core is compiled once (build/fuzz/obj-<hash of sources and flags>) for all harnesses."""
     cc = clang()
     if cc is None:
         raise OSError("clang not found (Debian: apt-get install clang libclang-rt-dev libomp-dev)")
@@ -53,34 +54,42 @@ def build_c(name):
         import scipy_openblas32 as sob
     except ImportError:
         raise OSError("scipy-openblas32 not installed") from None
-    sources = _sources() + [str(HERE / C_HARNESSES[name])]
-    flags = ["-std=c11", "-O1", "-g", "-fopenmp", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined",
-             "-fno-omit-frame-pointer", "-D_GNU_SOURCE", "-DCTRGCN_BLAS_SCIPY=1", f"-I{ROOT / 'csrc' / 'include'}",
-             f"-I{ROOT / 'csrc'}", f"-I{sob.get_include_dir()}"]
+    flags = ["-std=c11", "-O1", "-g", "-fopenmp", "-fsanitize=fuzzer-no-link,address,undefined",
+             "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-D_GNU_SOURCE", "-DCTRGCN_BLAS_SCIPY=1",
+             f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc'}", f"-I{sob.get_include_dir()}"]
     key = hashlib.sha256("\0".join(flags + [cc]).encode())
-    for s in sources + glob.glob(str(ROOT / "csrc" / "**" / "*.h"), recursive=True):
-        key.update(Path(s).read_bytes())
-    exe = BUILD / f"fuzz_{name}-{key.hexdigest()[:12]}"
-    if exe.exists():
-        return exe
-    BUILD.mkdir(parents=True, exist_ok=True)
-    for old in BUILD.glob(f"fuzz_{name}-*"):
-        old.unlink()
-    cmd = [cc, *flags, *sources, "-o", str(exe), f"-L{sob.get_lib_dir()}", f"-l{sob.get_library()}",
-           f"-Wl,-rpath,{sob.get_lib_dir()}", "-lm"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise OSError(f"building {name} failed:\n{done.stderr[-3000:]}")
+    for s in _sources() + sorted(glob.glob(str(ROOT / "csrc" / "**" / "*.h"), recursive=True)):
+        key.update(s.encode() + Path(s).read_bytes())
+    objs = BUILD / f"obj-{key.hexdigest()[:12]}"
+    if not (objs / "done").exists():
+        shutil.rmtree(objs, ignore_errors=True)
+        for old in BUILD.glob("obj-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        objs.mkdir(parents=True)
+        for i, src in enumerate(_sources()):  # numbered: two sources may share a file name
+            done = subprocess.run([cc, *flags, "-c", src, "-o", str(objs / f"{i:03d}_{Path(src).stem}.o")],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise OSError(f"compiling {src} failed:\n{done.stderr[-3000:]}")
+        (objs / "done").write_text("")
+    harness = HERE / C_HARNESSES[name]
+    exe = objs / f"fuzz_{name}-{hashlib.sha256(harness.read_bytes()).hexdigest()[:8]}"
+    if not exe.exists():
+        cmd = [cc, *flags, "-fsanitize=fuzzer", str(harness), *sorted(map(str, objs.glob("*.o"))), "-o", str(exe),
+               f"-L{sob.get_lib_dir()}", f"-l{sob.get_library()}", f"-Wl,-rpath,{sob.get_lib_dir()}", "-lm"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OSError(f"building {name} failed:\n{done.stderr[-3000:]}")
     return exe
 
 
-def corpus(target, c_harness=None):
+def corpus(target, c_harness=None, root=None):
     """build/fuzz/corpus/<target>, seeded once from fuzz_seeds (the model-file harness takes files
     without their CRC)."""
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(ROOT))
     import fuzz_seeds
-    d = BUILD / "corpus" / (c_harness or target)
+    d = Path(root or BUILD / "corpus") / (c_harness or target)
     if not d.is_dir() or not any(d.iterdir()):
         d.mkdir(parents=True, exist_ok=True)
         seeds = fuzz_seeds.synthetic()[target]
@@ -92,24 +101,35 @@ def corpus(target, c_harness=None):
     return d
 
 
-def run_c(name, args, **kw):
+def run_c(name, args, artifacts=None, corpus_dir=True, corpus_root=None, **kw):
+    """Run a C harness: fuzzing from its corpus, or (corpus_dir=False, files in args) replaying inputs.
+    stdout and stderr are merged, so captured output holds libFuzzer's statistics."""
     exe = build_c(name)
-    art = BUILD / "artifacts" / name
+    art = Path(artifacts or BUILD / "artifacts" / name)
     art.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
                LSAN_OPTIONS=f"suppressions={ROOT / 'tests' / 'c' / 'lsan.supp'}")
-    cmd = [str(exe), *LIBFUZZER_DEFAULTS, f"-max_len={MAX_LEN[name]}", f"-artifact_prefix={art}/", *args, str(corpus(C_SEEDS[name], name))]
-    return subprocess.run(cmd, env=env, **kw)
+    cmd = [str(exe), *LIBFUZZER_DEFAULTS, f"-max_len={MAX_LEN[name]}", f"-artifact_prefix={art}/", *args]
+    if corpus_dir:
+        cmd.append(str(corpus(C_SEEDS[name], name, corpus_root)))
+    return subprocess.run(cmd, env=env, **_merged(kw))
 
 
-def run_py(target, args, **kw):
-    art = BUILD / "artifacts" / target
+def _merged(kw):
+    if kw.get("capture_output"):
+        kw = dict(kw, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        del kw["capture_output"]
+    return kw
+
+
+def run_py(target, args, artifacts=None, corpus_root=None, **kw):
+    art = Path(artifacts or BUILD / "artifacts" / target)
     art.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
     cmd = [sys.executable, str(HERE / "fuzz_python.py"), target, *LIBFUZZER_DEFAULTS, f"-artifact_prefix={art}/",
-           *args, str(corpus(target))]
-    return subprocess.run(cmd, env=env, **kw)
+           *args, str(corpus(target, None, corpus_root))]
+    return subprocess.run(cmd, env=env, **_merged(kw))
 
 
 def executions(output):

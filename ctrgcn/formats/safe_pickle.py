@@ -123,22 +123,36 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._persistent(pid)
 
 
-def unwrap(obj):
-    """Replace stand-ins by real arrays throughout containers."""
+MAX_DEPTH = 100  # weight files nest a few levels (a checkpoint dict, a state dict, arrays)
+
+
+def unwrap(obj, _depth=0, _active=None):
+    """Replace stand-ins by real arrays throughout containers. A container that holds itself (a
+    pickle can build one) or nesting deeper than MAX_DEPTH is an InputError."""
     if isinstance(obj, _NDArray):
         if obj.array is None:
             raise InputError("pickle: an array without data")
         return obj.array
-    if isinstance(obj, dict):
-        out = OrderedDict()
-        for k, v in obj.items():
-            out[k] = unwrap(v)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(unwrap(v) for v in obj) if isinstance(obj, list) else tuple(unwrap(v) for v in obj)
     if isinstance(obj, _DType):
         return obj.dtype
-    return obj
+    if not isinstance(obj, (dict, list, tuple)):
+        return obj
+    if _depth > MAX_DEPTH:
+        raise InputError(f"pickle: containers nested more than {MAX_DEPTH} deep")
+    active = set() if _active is None else _active
+    if id(obj) in active:
+        raise InputError("pickle: a container that contains itself")
+    active.add(id(obj))
+    try:
+        if isinstance(obj, dict):
+            out = OrderedDict()
+            for k, v in obj.items():
+                out[k] = unwrap(v, _depth + 1, active)
+            return out
+        items = [unwrap(v, _depth + 1, active) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    finally:
+        active.discard(id(obj))
 
 
 def read_file(path):

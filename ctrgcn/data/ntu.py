@@ -142,7 +142,11 @@ def _read_ignore(ignore):
     if ignore is None:
         return set()
     if isinstance(ignore, (str, os.PathLike)):
-        return {line.strip() for line in Path(ignore).read_text().splitlines() if line.strip()}
+        try:
+            text = Path(ignore).read_bytes().decode("utf-8", "replace")
+        except OSError as exc:
+            raise FileError(f"cannot read the ignore list '{ignore}': {exc.strerror}") from None
+        return {line.strip() for line in text.splitlines() if line.strip()}
     return set(ignore)
 
 

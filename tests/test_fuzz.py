@@ -2,7 +2,6 @@
 The long runs (>= 1,000,000 executions per C harness, >= 100,000 per Python target) are
 ``python tests/fuzz/run_fuzz.py campaign``; their counts are in tests/fuzz/README.md."""
 import importlib.util
-import os
 import sys
 from pathlib import Path
 

@@ -60,7 +60,8 @@ def test_mutated_inputs_raise_only_ctrgcn_errors(seeds, target):
 
 # regressions/<python target>/...: run through the reader; regressions/c_<harness>/...: C harness
 # inputs, replayed by tests/test_fuzz.py
-REGRESSIONS = sorted(p for p in (FUZZ / "regressions").glob("*/*") if p.is_file() and not p.parent.name.startswith("c_"))
+REGRESSIONS = sorted(p for p in (FUZZ / "regressions").glob("*/*")
+                     if p.is_file() and not p.parent.name.startswith("c_"))
 
 
 @pytest.mark.parametrize("path", REGRESSIONS, ids=[f"{p.parent.name}/{p.name}" for p in REGRESSIONS])
@@ -135,8 +136,9 @@ def test_many_bodies_cost_a_small_multiple_of_the_file(tmp_path):
     bound = 8 * len(data) + (16 << 20)
     small = tmp_path / "S001C001P001R001A002.skeleton"
     small.write_bytes(claims._skeleton_bodies(2))
-    run = subprocess.run([sys.executable, "-c", code, str(path), str(bound), str(small)], capture_output=True, text=True,
-                         timeout=120, cwd=str(Path(__file__).resolve().parents[1]), env=dict(os.environ, OMP_NUM_THREADS="1"))
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(bound), str(small)], capture_output=True,
+                         text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[1]),
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0 and run.stdout.split()[-1] == "3000", (len(data), run.stderr[-2000:])
 
 

@@ -106,7 +106,8 @@ _PYTHON_LOOPS = textwrap.dedent("""
 
 def test_python_memory_flat_over_predictions_and_loads(tmp_path):
     """Bounds: 2 MB over 10,000 predictions (a leak of 200 bytes per call would show) and 2 MB over
-    800 cycles of the project's file and 200 of .npz (a leak of 10 KB per cycle would show; a model is 60-170 KB)."""
+    800 load cycles of the project's file and 200 of a .npz (a leak of 10 KB per cycle would show;
+    a model is 60-170 KB)."""
     run = subprocess.run([sys.executable, "-c", _PYTHON_LOOPS, str(tmp_path)], capture_output=True, text=True,
                          timeout=300, cwd=str(ROOT), env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stderr[-3000:]

@@ -73,7 +73,7 @@ def _lod_record(dims):
 def _skeleton_bodies(n):
     """One frame holding n distinct one-frame bodies (a real, not a claimed, count)."""
     joint = " ".join(["0.1"] * 11) + " 2"
-    body = "\n".join([f"{{}} 0 1 1 1 1 0 0 0 2", "25"] + [joint] * 25)
+    body = "\n".join(["{} 0 1 1 1 1 0 0 0 2", "25"] + [joint] * 25)
     return ("1\n" + f"{n}\n" + "\n".join(body.format(i) for i in range(n)) + "\n").encode()
 
 

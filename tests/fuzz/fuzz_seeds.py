@@ -22,8 +22,7 @@ SHARED = ROOT.parent / "shared"
 
 def tiny_model(variant="CTRGCN_lightV2"):
     import ctrgcn
-    return ctrgcn.Model(variant, num_classes=3, graph="ucla", num_person=1, base_channel=8,
-                        seed=1)
+    return ctrgcn.Model(variant, num_classes=3, graph="ucla", num_person=1, base_channel=8, seed=1)
 
 
 def tiny_custom(variant="CTRGCN_lightV2", width=4):
@@ -147,10 +146,12 @@ def synthetic():
                              pickle.dumps(_paddle_names(state), protocol=2)],
         "weights_ctrgcn": [_saved(m, "float32"), _saved(m, "float16"), _saved(m, "int8"),
                            _saved(tiny_custom(), "float32"), _saved(tiny_custom("CTRGCN", 8), "int8")],
-        "label_pickle": [pickle.dumps(labels, protocol=2), pickle.dumps([list(labels[0]), labels[1].tolist()], protocol=4)],
-        "paddle_inference": [bytes([i]) + parts[ext] for i, ext in enumerate((".pdiparams", ".pdmodel", ".pdiparams.info",
-                                                                               ".json"))],
-        "train_config": [config, json.dumps({"variant": "CTRGCN_light", "epochs": 2, "lr": {"base_lr": 0.05}}).encode()],
+        "label_pickle": [pickle.dumps(labels, protocol=2),
+                         pickle.dumps([list(labels[0]), labels[1].tolist()], protocol=4)],
+        "paddle_inference": [bytes([i]) + parts[ext]
+                             for i, ext in enumerate((".pdiparams", ".pdmodel", ".pdiparams.info", ".json"))],
+        "train_config": [config,
+                         json.dumps({"variant": "CTRGCN_light", "epochs": 2, "lr": {"base_lr": 0.05}}).encode()],
         "ucla_json": [ucla_text(3), ucla_text(1, 1)],
         "ntu_skeleton": [skeleton_text(2, 2), skeleton_text(3, 1, 1)],
     }

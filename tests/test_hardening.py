@@ -113,7 +113,8 @@ def test_claims_of_huge_sizes_fail_fast_without_allocating(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     assert {t for t, *_ in results} >= set(targets.TARGETS), "a reader without a claim case"
-    wrong = [r for r in results if r[2] != "InputError"]
+    # refused by a check of the claim, not by a failed allocation turned into an InputError
+    wrong = [r for r in results if r[2] != "InputError" or "more memory" in r[3] or "out of memory" in r[3]]
     assert not wrong, wrong
 
 

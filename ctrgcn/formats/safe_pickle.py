@@ -169,14 +169,32 @@ _MEMO_OPS = ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET")
 
 def _check_opcodes(data):
     """Walk the opcodes before unpickling, so that memory stays bounded by the data: every counted
-    argument must be present (the unpickler allocates a BINBYTES8's claimed size before reading it)
-    and memo indices small (it grows its memo table to the largest index written)."""
+    argument must be present (the unpickler allocates a BINBYTES8's claimed size before reading it),
+    memo indices small (it grows its memo table to the largest index written), and frames well formed
+    (one inside another, or an opcode across a frame's end, sends the unpickler's reads elsewhere than
+    this walk's, and there it was seen to allocate gigabytes)."""
     limit = len(data)
-    for op, arg, _ in pickletools.genops(data):
+    frame_end = None
+    previous = 0
+    for op, arg, pos in pickletools.genops(data):
+        if frame_end is not None and pos >= frame_end:
+            if previous < frame_end < pos:
+                raise ValueError(f"an opcode at byte {previous} crosses the end of its frame")
+            frame_end = None
+        if op.name == "FRAME":
+            if frame_end is not None:
+                raise ValueError(f"a frame inside a frame at byte {pos}")
+            start = pos + 9
+            if arg > limit - start:
+                raise ValueError(f"a frame of {arg} bytes at byte {pos} runs past the end")
+            frame_end = start + arg
         if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= limit:
             raise ValueError(f"memo index {arg} in a pickle of {limit} bytes")
         if op.name == "STOP":
+            if frame_end is not None and pos + 1 > frame_end:
+                raise ValueError("STOP crosses the end of its frame")
             return
+        previous = pos
     raise ValueError("no STOP opcode")
 
 

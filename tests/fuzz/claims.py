@@ -7,6 +7,7 @@ import pickle
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -98,6 +99,8 @@ def cases():
         ("weights_pdparams", "an array state claiming 10^18 elements", _pickle_reconstruct((10 ** 9, 10 ** 9))),
         ("weights_pdparams", "bytes of 10^12 claimed", b"\x80\x04\x8e" + struct.pack("<Q", 10 ** 12) + b"abc."),
         ("weights_pdparams", "a memo index of 10^9", b"\x80\x04N" + b"r" + struct.pack("<I", 10 ** 9) + b"."),
+        ("label_pickle", "a frame inside a frame (the unpickler then allocated 2.8 GB)",
+         (Path(__file__).parent / "regressions" / "label_pickle" / "nested_frame_oom").read_bytes()),
         ("label_pickle", "a memo index of 2^32 - 1", b"\x80\x04N" + b"r" + struct.pack("<I", 2 ** 32 - 1) + b"."),
         ("paddle_inference", "a tensor record of 10^18 elements",
          b"\x00" + _lod_record((10 ** 9, 10 ** 9)) + parts[".pdiparams"]),

@@ -25,11 +25,17 @@ static uint32_t crc32_of(const uint8_t *p, size_t n) {
 
 static char path[256], saved[256];
 
+static void remove_files(void) {
+    unlink(path);
+    unlink(saved);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!path[0]) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(path, sizeof path, "%s/ctrgcn-fuzz-%ld.ctrgcn", dir, (long)getpid());
         snprintf(saved, sizeof saved, "%s/ctrgcn-fuzz-%ld-saved.ctrgcn", dir, (long)getpid());
+        atexit(remove_files);
     }
     FILE *f = fopen(path, "wb");
     if (!f) return 0;

@@ -3,13 +3,16 @@
 Each writes the bytes where the reader expects a file, runs the reader and lets nothing but a
 ``ctrgcn.Error`` pass silently: any other exception is a finding. Shared by the atheris harnesses
 (fuzz_python.py), the mutation tests (tests/test_hardening.py) and the seed corpora."""
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import ctrgcn
 
 _DIR = Path(tempfile.mkdtemp(prefix="ctrgcn-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _put(name, data):

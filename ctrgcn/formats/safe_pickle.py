@@ -22,6 +22,7 @@ _NUMERIC_KINDS = "fiub"
 class _DType:
     """Stands for ``numpy.dtype(spec, align, copy)`` until its BUILD state gives the byte order."""
     kinds = _NUMERIC_KINDS
+    dtype = None  # also what an instance made without __init__ (NEWOBJ) holds
 
     def __init__(self, spec, align=False, copy=False):
         try:
@@ -33,12 +34,14 @@ class _DType:
         self.dtype = dt
 
     def __setstate__(self, state):
+        if self.dtype is None:
+            raise InputError("pickle: a dtype state without a dtype")
         if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
             self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
 
 
 def _as_dtype(obj):
-    if isinstance(obj, _DType):
+    if isinstance(obj, _DType) and obj.dtype is not None:
         return obj.dtype
     raise InputError("pickle: an array's dtype is not a numeric dtype")
 
@@ -46,6 +49,7 @@ def _as_dtype(obj):
 class _NDArray:
     """Stands for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``; its BUILD state
     ``(version, shape, dtype, is_fortran, raw bytes)`` becomes a real array."""
+    array = None  # also what an instance made without __init__ (NEWOBJ) holds
 
     def __init__(self, cls=None, shape=None, typecode=None):
         self.array = None
@@ -134,7 +138,7 @@ def unwrap(obj, _depth=0, _active=None):
             raise InputError("pickle: an array without data")
         return obj.array
     if isinstance(obj, _DType):
-        return obj.dtype
+        return _as_dtype(obj)
     if not isinstance(obj, (dict, list, tuple)):
         return obj
     if _depth > MAX_DEPTH:

@@ -35,7 +35,7 @@ def ucla(tmp_path_factory):
     return root
 
 
-def write_config(path, ucla, work_dir, epochs=3):
+def write_config(path, ucla, work_dir, epochs=2):
     cfg = {"variant": "CTRGCN_lightV2", "num_classes": 10, "graph": "ucla", "num_person": 1, "data_root": str(ucla),
            "repeat": 1, "epochs": epochs, "batch_size": 4, "test_batch_size": 4, "max_iters_per_epoch": 2,
            "seed": 5, "threads": 1, "mixup_alpha": 0.2, "label_smoothing": 0.1, "log_every": 1, "progress": False,

@@ -92,8 +92,14 @@ def corpus(target, c_harness=None, root=None):
     d = Path(root or BUILD / "corpus") / (c_harness or target)
     if not d.is_dir() or not any(d.iterdir()):
         d.mkdir(parents=True, exist_ok=True)
-        seeds = fuzz_seeds.synthetic()[target]
-        seeds += [p.read_bytes() for p in fuzz_seeds.real().get(target, [])]
+        if target == "every_target":  # each target's seeds behind the byte that picks it
+            import targets
+            seeds = []
+            for i, name in enumerate(sorted(targets.TARGETS)):
+                seeds += [bytes([i]) + s for s in fuzz_seeds.synthetic()[name]]
+        else:
+            seeds = fuzz_seeds.synthetic()[target]
+            seeds += [p.read_bytes() for p in fuzz_seeds.real().get(target, [])]
         if c_harness:  # the C harnesses run on short inputs (MAX_LEN), fast
             seeds = [s for s in seeds if len(s) <= MAX_LEN[c_harness]]
         for i, data in enumerate(seeds):

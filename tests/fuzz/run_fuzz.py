@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -132,10 +133,12 @@ def _merged(kw):
 def run_py(target, args, artifacts=None, corpus_root=None, **kw):
     art = Path(artifacts or BUILD / "artifacts" / target)
     art.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
     cmd = [sys.executable, str(HERE / "fuzz_python.py"), target, *LIBFUZZER_DEFAULTS, f"-artifact_prefix={art}/",
            *args, str(corpus(target, None, corpus_root))]
-    return subprocess.run(cmd, env=env, **_merged(kw))
+    with tempfile.TemporaryDirectory(prefix="ctrgcn-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
+                   CTRGCN_FUZZ_TMP=d)
+        return subprocess.run(cmd, env=env, **_merged(kw))
 
 
 def executions(output):

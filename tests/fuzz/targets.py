@@ -11,8 +11,12 @@ from pathlib import Path
 
 import ctrgcn
 
-_DIR = Path(tempfile.mkdtemp(prefix="ctrgcn-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-atexit.register(shutil.rmtree, _DIR, True)
+# a fuzzer ends through libFuzzer's exit(), past Python's atexit: run_fuzz.py then lends a folder it removes
+if os.environ.get("CTRGCN_FUZZ_TMP"):
+    _DIR = Path(os.environ["CTRGCN_FUZZ_TMP"])
+else:
+    _DIR = Path(tempfile.mkdtemp(prefix="ctrgcn-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _put(name, data):

@@ -14,14 +14,9 @@ MAGIC = b"CTRGCN\x00\x01"
 
 
 def read_npz(path):
-    """name -> array from a ``.npz`` (pickles refused)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and not os.path.exists(path):
-            raise FileError(f"cannot open {path!r}: {exc}") from None
-        raise InputError(f"{path!r}: not a readable .npz archive ({exc})") from None
+    """name -> array from a ``.npz`` (pickles refused, memory bounded by the file: formats/npz.py)."""
+    from ctrgcn.formats.npz import read_npz as read
+    return read(path)
 
 
 def infer_spec(state):
@@ -90,7 +85,8 @@ def _zip_names(path):
     try:
         with zipfile.ZipFile(path) as z:
             return z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            UnicodeDecodeError, RuntimeError) as exc:
         raise InputError(f"{path!r}: damaged zip archive ({exc})") from None
 
 

@@ -104,3 +104,68 @@ def test_unknown_backend_is_a_clear_error():
     from ctrgcn import _core
     with pytest.raises(ctrgcn.InputError, match="backend 'tpu'"):
         _core.Session(model._net, "tpu", 1)
+
+
+# ---- the same from C, under AddressSanitizer and ThreadSanitizer ------------------------------------
+def _build_concurrency(tmp_path, cc, flags):
+    import glob
+    import subprocess
+    from pathlib import Path
+    sob = pytest.importorskip("scipy_openblas32")
+    root = Path(__file__).resolve().parents[1]
+    sources = sorted(glob.glob(str(root / "csrc" / "core" / "*.c")) + glob.glob(str(root / "csrc" / "layers" / "*.c"))
+                     + glob.glob(str(root / "csrc" / "backends" / "*.c"))
+                     + glob.glob(str(root / "csrc" / "backends" / "cpu" / "*.c")))
+    exe = tmp_path / "concurrency"
+    build = subprocess.run([cc, "-std=c11", "-g", "-O1", "-fopenmp", "-pthread", *flags, "-D_GNU_SOURCE",
+                            "-DCTRGCN_BLAS_SCIPY=1", f"-I{root / 'csrc' / 'include'}", f"-I{root / 'csrc'}",
+                            f"-I{sob.get_include_dir()}", *sources, str(root / "tests" / "c" / "concurrency.c"),
+                            "-o", str(exe), f"-L{sob.get_lib_dir()}", f"-l{sob.get_library()}",
+                            f"-Wl,-rpath,{sob.get_lib_dir()}", "-lm"], capture_output=True, text=True)
+    if build.returncode != 0 and ("san" in build.stderr.lower() or "omp" in build.stderr.lower()):
+        pytest.skip(f"{cc} cannot build with {flags}: {build.stderr[-300:]}")
+    assert build.returncode == 0, build.stderr[-3000:]
+    return exe, root
+
+
+def test_c_sessions_from_many_threads_under_address_sanitizer(tmp_path):
+    """8 threads predicting on one model (2 OpenMP threads inside each session) while a ninth trains
+    another model: results equal to single-threaded ones bit for bit, no memory error, no leak."""
+    import os
+    import shutil
+    import subprocess
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe, root = _build_concurrency(tmp_path, cc, ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"])
+    env = dict(os.environ, OMP_NUM_THREADS="2", ASAN_OPTIONS="detect_leaks=1",
+               LSAN_OPTIONS=f"suppressions={root / 'tests' / 'c' / 'lsan.supp'}")
+    run = subprocess.run([str(exe), "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0 and "9 threads ok" in run.stdout, run.stderr[-4000:]
+
+
+def test_c_sessions_from_many_threads_under_thread_sanitizer(tmp_path):
+    """The same under ThreadSanitizer. With clang and LLVM's OpenMP runtime, its Archer tool makes
+    OpenMP's synchronisation visible, so sessions keep 2 OpenMP threads; with gcc (libgomp is not
+    instrumented, its barriers would read as races) each session runs one thread."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+    clang = shutil.which("clang")
+    archer = sorted(glob.glob("/usr/lib/llvm-*/lib/libarcher.so"))
+    if clang and archer:
+        exe, _ = _build_concurrency(tmp_path, clang, ["-fsanitize=thread"])
+        env = dict(os.environ, OMP_NUM_THREADS="2", OMP_TOOL_LIBRARIES=archer[-1],
+                   TSAN_OPTIONS="halt_on_error=1:ignore_noninstrumented_modules=1")
+        args = [str(exe), "2"]
+    else:
+        cc = shutil.which("gcc") or shutil.which("cc")
+        if cc is None:
+            pytest.skip("no C compiler")
+        exe, _ = _build_concurrency(tmp_path, cc, ["-fsanitize=thread"])
+        env = dict(os.environ, OMP_NUM_THREADS="1", TSAN_OPTIONS="halt_on_error=1")
+        args = [str(exe), "1"]
+    run = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0 and "9 threads ok" in run.stdout, run.stderr[-4000:]
+    assert "ThreadSanitizer" not in run.stderr, run.stderr[-4000:]

@@ -442,6 +442,18 @@ static ctrgcn_status parse(const char *path, rbuf *r, ctrgcn_model **out) {
     ctrgcn_status st = ctrgcn_spec_validate(&spec);
     if (st != CTRGCN_OK)
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s' holds an invalid spec: %s", path, ctrgcn_last_error());
+    /* Size the tensor table before allocating the weights: every value takes at least one byte of the
+     * file, so a spec claiming more values than the file has bytes is refused before any allocation. */
+    ctrgcn_model *probe = calloc(1, sizeof *probe);
+    if (!probe) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+    probe->spec = spec;
+    st = model_build_table(probe);
+    const size_t claimed = probe->params_size;
+    ctrgcn_model_free(probe);
+    if (st != CTRGCN_OK) return st;
+    if (claimed > r->n - r->pos)
+        return ctrgcn_fail(CTRGCN_ERR_FORMAT, "'%s': its spec needs %zu values, more than the %zu bytes left in the file",
+                           path, claimed, r->n - r->pos);
     ctrgcn_model *m;
     if ((st = ctrgcn_model_init(&m, &spec, 0)) != CTRGCN_OK) return st;
     const uint32_t count = get_u32(r);

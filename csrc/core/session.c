@@ -67,16 +67,24 @@ ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *s) {
 }
 
 /* Shape and value checks of x [N, C, T, V, M], on the caller's host array. */
-static ctrgcn_status take_input(ctrgcn_session *s, const float *x, int N, int T) {
+static ctrgcn_status take_input(ctrgcn_session *s, const float *x, int N, int T, float limit) {
     if (!x) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL input");
     if (N < 1) return ctrgcn_fail(CTRGCN_ERR_SHAPE, "batch size must be at least 1, got %d", N);
     if (T < 1) return ctrgcn_fail(CTRGCN_ERR_SHAPE, "the input needs at least 1 frame, got T=%d", T);
     const ctrgcn_spec *sp = &s->model->spec;
     const size_t numel = (size_t)N * sp->in_channels * T * sp->num_joints * sp->num_person;
     if (numel > ((size_t)1 << 34)) return ctrgcn_fail(CTRGCN_ERR_SHAPE, "input of %zu values is too large", numel);
-    for (size_t i = 0; i < numel; i++) /* on the host: the caller's array, before anything moves */
+    for (size_t i = 0; i < numel; i++) { /* on the host: the caller's array, before anything moves */
         if (!isfinite(x[i]))
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "input has a non-finite value (NaN or inf) at flat index %zu", i);
+        /* beyond this, sums inside the network can overflow float32, and a NaN that a ReLU then turns
+         * into 0 would give finite but meaningless logits */
+        if (fabsf(x[i]) > limit)
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "input value %g at flat index %zu is beyond +-%g, where float32 "
+                               "%s can overflow; rescale the input", (double)x[i], i, (double)limit,
+                               limit < CTRGCN_MAX_INPUT_MAGNITUDE ? "BatchNorm variances (sums of squares)"
+                                                                  : "activations");
+    }
     return CTRGCN_OK;
 }
 
@@ -88,7 +96,7 @@ static size_t input_bytes(const ctrgcn_session *s, int N, int T) {
 static ctrgcn_status run_eval(ctrgcn_session *s, const float *x, int N, int T, float *logits, int block, float *act,
                               size_t act_size) {
     if (!s || !logits) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument to forward");
-    ctrgcn_status st = take_input(s, x, N, T);
+    ctrgcn_status st = take_input(s, x, N, T, CTRGCN_MAX_INPUT_MAGNITUDE);
     if (st != CTRGCN_OK) return st;
     size_t stride = 0;
     if (act) {
@@ -153,7 +161,7 @@ ctrgcn_status ctrgcn_session_set_sgd(ctrgcn_session *s, float momentum, float we
 ctrgcn_status ctrgcn_session_train_forward(ctrgcn_session *s, const float *x, int N, int T, float *logits,
                                            int update_stats) {
     if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL session");
-    ctrgcn_status st = take_input(s, x, N, T);
+    ctrgcn_status st = take_input(s, x, N, T, CTRGCN_MAX_TRAIN_INPUT_MAGNITUDE);
     if (st != CTRGCN_OK) return st;
     const ctrgcn_spec *sp = &s->model->spec;
     if (N * sp->num_person < 2 && T * sp->num_joints < 2)
@@ -204,6 +212,12 @@ ctrgcn_status ctrgcn_session_sgd_step(ctrgcn_session *s, float lr) {
     s->be->sgd_update(s->ctx, s->w, s->grad, s->vel, s->view.learned, lr, s->momentum, s->weight_decay, s->nesterov,
                       s->steps == 0);
     s->be->sync(s->ctx);
+    if (s->be->count_nonfinite(s->ctx, s->w, s->view.learned)) {
+        s->train_valid = 0; /* the next call starts again from the model's weights */
+        s->has_grad = s->has_forward = 0;
+        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the SGD step overflowed float32 (learning rate %g too large for these "
+                           "gradients); the session's weights are reset to the model's", lr);
+    }
     s->steps++;
     s->has_grad = 0;
     s->has_forward = 0;

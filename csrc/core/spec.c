@@ -64,6 +64,8 @@ static int same_architecture(const ctrgcn_spec *a, const ctrgcn_spec *b) {
 }
 
 int ctrgcn_spec_match_preset(const ctrgcn_spec *spec) {
+    /* a base outside the presets' range matches none (and must not overflow the width products) */
+    if (spec->base_channel < 1 || spec->base_channel > 4096) return CTRGCN_VARIANT_CUSTOM;
     for (int v = 0; v < CTRGCN_NUM_VARIANTS; v++) {
         /* a preset at another base width is still that preset (the official code takes the width
          * as a parameter) */

@@ -73,6 +73,15 @@ static int parse_number(const char *ts, const char *te, double *out) {
     return 1;
 }
 
+/* A token as quoted in a message: at most 40 bytes, anything but printable ASCII shown as '?', so a
+ * message is always valid text whatever the file holds. */
+static const char *shown(const char *ts, const char *te, char out[41]) {
+    size_t n = 0;
+    for (; ts + n < te && n < 40; n++) out[n] = (ts[n] >= 32 && ts[n] < 127) ? ts[n] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 static ctrgcn_status expect_line(reader *r, const char *what) {
     if (next_line(r)) return CTRGCN_OK;
     return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: unexpected end of file, expected %s", r->name,
@@ -87,10 +96,11 @@ static ctrgcn_status read_count(reader *r, const char *what, int *out) {
     if (!next_token(r, &cur, &ts, &te) || next_token(r, &cur, &t2s, &t2e))
         return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: expected %s (one integer)", r->name, r->line, what);
     long long v = 0;
+    char quoted[41];
     for (const char *p = ts; p < te; p++) {
         if (*p < '0' || *p > '9' || v > 100000000LL)
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: %s '%.*s' is not a count", r->name, r->line, what,
-                               (int)(te - ts > 40 ? 40 : te - ts), ts);
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: %s '%s' is not a count", r->name, r->line, what,
+                               shown(ts, te, quoted));
         v = v * 10 + (*p - '0');
     }
     *out = (int)v;
@@ -115,7 +125,8 @@ static ctrgcn_ntu_body *find_or_add_body(ctrgcn_ntu_skeleton *sk, const char *ts
 /* Room for one more frame of a body. */
 static int body_reserve(ctrgcn_ntu_body *body) {
     if (body->num_frames < body->capacity) return 1;
-    int cap = body->capacity ? body->capacity * 2 : 64;
+    /* start small: a file of many one-frame bodies must not cost more than a few times its size */
+    int cap = body->capacity ? body->capacity * 2 : 4;
     float *j = realloc(body->joints, sizeof(float) * 75 * (size_t)cap);
     if (!j) return 0;
     body->joints = j;
@@ -139,13 +150,14 @@ static ctrgcn_status read_body(reader *r, ctrgcn_ntu_skeleton *sk, int frame, in
                            "%d fields (does the body count lie?)",
                            r->name, r->line, b + 1, num_in_frame, frame + 1, fields);
     const char *cur = r->ls, *ids = NULL, *ide = NULL, *ts = NULL, *te = NULL;
+    char quoted[41];
     next_token(r, &cur, &ids, &ide);
     for (int k = 1; k < 10; k++) {
         double v;
         next_token(r, &cur, &ts, &te);
         if (!parse_number(ts, te, &v))
-            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: body info field %d '%.*s' is not a number",
-                               r->name, r->line, k + 1, (int)(te - ts > 40 ? 40 : te - ts), ts);
+            return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: body info field %d '%s' is not a number",
+                               r->name, r->line, k + 1, shown(ts, te, quoted));
     }
     ctrgcn_ntu_body *body = find_or_add_body(sk, ids, ide, valid);
     if (!body) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "file '%s': out of memory", r->name);
@@ -167,8 +179,8 @@ static ctrgcn_status read_body(reader *r, ctrgcn_ntu_skeleton *sk, int frame, in
             double v;
             next_token(r, &cur, &ts, &te);
             if (!parse_number(ts, te, &v))
-                return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: joint %d field %d '%.*s' is not a number",
-                                   r->name, r->line, j + 1, k + 1, (int)(te - ts > 40 ? 40 : te - ts), ts);
+                return ctrgcn_fail(CTRGCN_ERR_FORMAT, "file '%s', line %d: joint %d field %d '%s' is not a number",
+                                   r->name, r->line, j + 1, k + 1, shown(ts, te, quoted));
             if (k < 3) xyz[j * 3 + k] = (float)v;
             else if (k == 5 || k == 6) rgb[j * 2 + (k - 5)] = (float)v;
         }

@@ -61,6 +61,10 @@ typedef enum {
 #define CTRGCN_MAX_JOINTS 128
 #define CTRGCN_MAX_EDGES 512
 #define CTRGCN_NUM_BLOCKS 10
+/* Eval inputs must lie within +-CTRGCN_MAX_INPUT_MAGNITUDE (float32 activations stay finite), training
+ * inputs within +-CTRGCN_MAX_TRAIN_INPUT_MAGNITUDE (BatchNorm sums their squares over a batch). */
+#define CTRGCN_MAX_INPUT_MAGNITUDE 1e30f
+#define CTRGCN_MAX_TRAIN_INPUT_MAGNITUDE 1e15f
 
 typedef struct {
     int out_channels;   /* cout; the input width is the previous block's cout (block 1: in_channels) */

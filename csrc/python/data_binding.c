@@ -116,7 +116,8 @@ static PyObject *data_prepare_skeleton(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyObject *result = NULL;
     if (st) {
-        if (st == CTRGCN_ERR_NOMEM && !aligned && stage >= 2) PyErr_NoMemory();
+        if (st == CTRGCN_ERR_NOMEM && !aligned && stage >= 2)
+            PyErr_Format(ctrgcn_ResourceError, "file '%s': out of memory translating the sample", path);
         else if (stage >= 1 && st != CTRGCN_OK && sk.num_bodies > 0) {
             /* a failure after parsing: name the file, the C message does not know it */
             PyErr_Format(st == CTRGCN_ERR_NOMEM ? ctrgcn_ResourceError : ctrgcn_InputError, "file '%s': %s", path,

@@ -16,7 +16,12 @@ PyObject *ctrgcn_py_raise(ctrgcn_status status) {
     default: break;
     }
     const char *msg = ctrgcn_last_error();
-    PyErr_SetString(type, msg && *msg ? msg : "ctrgcn: unspecified failure");
+    if (!msg || !*msg) msg = "ctrgcn: unspecified failure";
+    /* messages quote file contents and paths, which need not be UTF-8 (or may be cut mid-character) */
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "backslashreplace");
+    if (!text) return NULL;
+    PyErr_SetObject(type, text);
+    Py_DECREF(text);
     return NULL;
 }
 

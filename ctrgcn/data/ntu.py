@@ -20,6 +20,7 @@ from ctrgcn._core import Error, FileError, InputError
 from ctrgcn.data._pickle import load_labels
 from ctrgcn.data._seed import mix_seed
 from ctrgcn.data.modalities import check_modality
+from ctrgcn.formats.npz import read_npy, read_npz
 
 NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 MAX_FRAMES = 300
@@ -142,7 +143,11 @@ def _read_ignore(ignore):
     if ignore is None:
         return set()
     if isinstance(ignore, (str, os.PathLike)):
-        return {line.strip() for line in Path(ignore).read_text().splitlines() if line.strip()}
+        try:
+            text = Path(ignore).read_bytes().decode("utf-8", "replace")
+        except OSError as exc:
+            raise FileError(f"cannot read the ignore list '{ignore}': {exc.strerror}") from None
+        return {line.strip() for line in text.splitlines() if line.strip()}
     return set(ignore)
 
 
@@ -322,25 +327,37 @@ class NTUDataset(BatchedDataset):
         if root.suffix == ".npz":
             if not root.is_file():
                 raise FileError(f"no such file: '{root}'")
-            z = np.load(root)
             key = "train" if part == "train" else "test"
+            z = read_npz(root, keys={f"x_{key}", f"y_{key}"})
+            if f"x_{key}" not in z or f"y_{key}" not in z:
+                raise InputError(f"file '{root}': no x_{key} and y_{key} arrays")
             x = z[f"x_{key}"]
+            if x.dtype.kind not in "fiu":
+                raise InputError(f"file '{root}': x_{key} holds {x.dtype}, not numbers")
             if x.ndim != 3 or x.shape[2] != 150:
                 raise InputError(f"file '{root}': x_{key} must be (N, T, 150), got {x.shape}")
             self.data = to_paddle(x.astype(np.float32))
-            self.labels = np.asarray(z[f"y_{key}"]).argmax(axis=1).astype(np.int64)
+            y = np.asarray(z[f"y_{key}"])
+            if y.dtype.kind not in "fiub" or y.ndim != 2 or len(y) != len(x) or y.shape[1] < 1:
+                raise InputError(f"file '{root}': y_{key} must be one-hot (N, classes), got {y.shape}")
+            self.labels = y.argmax(axis=1).astype(np.int64)
             self.names = None
         else:
             data_path, label_path = root / f"{part}_data.npy", root / f"{part}_label.pkl"
             if not data_path.is_file() or not label_path.is_file():
                 raise FileError(f"'{root}' has no {data_path.name} and {label_path.name}")
-            data = np.load(data_path, mmap_mode="r" if mmap else None)
+            data = read_npy(data_path, mmap)
+            if data.dtype.kind not in "fiu":
+                raise InputError(f"file '{data_path}': holds {data.dtype}, not numbers")
             if data.dtype != np.float32 or not data.flags.c_contiguous:
                 data = np.ascontiguousarray(data, np.float32)
             self.data = data
             names, labels = load_labels(label_path)
-            self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-            self.labels = np.asarray(labels, np.int64)
+            self.names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+            try:
+                self.labels = np.asarray(labels, np.int64).reshape(-1)
+            except (ValueError, TypeError, OverflowError):
+                raise InputError(f"file '{label_path}': labels are not integers") from None
         if self.data.ndim != 5 or self.data.shape[1] != 3 or self.data.shape[3] != 25:
             raise InputError(f"'{root}': expected data (N, 3, T, 25, M), got {self.data.shape}")
         self.classes = list(NTU60_CLASSES)  # the first 60 actions (NTU-120 adds 60 more)

@@ -29,7 +29,7 @@ def load_sequence(path):
         raise InputError(f"file '{path}': empty file")
     try:
         obj = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"file '{path}': malformed JSON ({exc})") from None
     if not isinstance(obj, dict) or "skeletons" not in obj or "label" not in obj:
         raise InputError(f"file '{path}': expected an object with 'skeletons' and 'label'")
@@ -38,7 +38,7 @@ def load_sequence(path):
         raise InputError(f"file '{path}': label must be an integer 1..{NUM_CLASSES}, got {label!r}")
     try:
         x = np.array(obj["skeletons"], dtype=np.float64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise InputError(f"file '{path}': 'skeletons' is not a (frames, 20, 3) array of numbers") from None
     if x.ndim == 1 and x.size == 0:
         raise InputError(f"file '{path}': zero frames")

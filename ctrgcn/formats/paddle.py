@@ -118,7 +118,7 @@ def _pdmodel_params(buf):
                         for f3, w3, v3 in _fields(v2):
                             if f3 == 1 and w3 == 2:
                                 shape = _tensor_desc(v3)[1]
-        if persistable and vtype == 7 and name not in ("feed", "fetch") and shape is not None:
+        if persistable and vtype == 7 and name is not None and name not in ("feed", "fetch") and shape is not None:
             params.append((name, shape))
     return params
 

@@ -6,7 +6,9 @@ that only builds NumPy arrays; any other global (``os.system``, ``builtins.eval`
 raises before anything is called. The C unpickler calls ``find_class`` for every GLOBAL, STACK_GLOBAL,
 INST, OBJ and EXT opcode, so no other path reaches an import."""
 import io
+import math
 import pickle
+import pickletools
 from collections import OrderedDict
 
 import numpy as np
@@ -20,6 +22,7 @@ _NUMERIC_KINDS = "fiub"
 class _DType:
     """Stands for ``numpy.dtype(spec, align, copy)`` until its BUILD state gives the byte order."""
     kinds = _NUMERIC_KINDS
+    dtype = None  # also what an instance made without __init__ (NEWOBJ) holds
 
     def __init__(self, spec, align=False, copy=False):
         try:
@@ -31,12 +34,14 @@ class _DType:
         self.dtype = dt
 
     def __setstate__(self, state):
+        if self.dtype is None:
+            raise InputError("pickle: a dtype state without a dtype")
         if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
             self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
 
 
 def _as_dtype(obj):
-    if isinstance(obj, _DType):
+    if isinstance(obj, _DType) and obj.dtype is not None:
         return obj.dtype
     raise InputError("pickle: an array's dtype is not a numeric dtype")
 
@@ -44,6 +49,7 @@ def _as_dtype(obj):
 class _NDArray:
     """Stands for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``; its BUILD state
     ``(version, shape, dtype, is_fortran, raw bytes)`` becomes a real array."""
+    array = None  # also what an instance made without __init__ (NEWOBJ) holds
 
     def __init__(self, cls=None, shape=None, typecode=None):
         self.array = None
@@ -59,7 +65,7 @@ class _NDArray:
             raise InputError("pickle: malformed array shape")
         if isinstance(raw, (list, str)) or not isinstance(raw, (bytes, bytearray, memoryview)):
             raise InputError("pickle: array data is not raw bytes")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)  # Python integers: a huge claimed shape cannot wrap around
         if len(raw) != count * dtype.itemsize:
             raise InputError(f"pickle: array of shape {shape} holds {len(raw)} bytes, expected "
                              f"{count * dtype.itemsize}")
@@ -121,22 +127,36 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._persistent(pid)
 
 
-def unwrap(obj):
-    """Replace stand-ins by real arrays throughout containers."""
+MAX_DEPTH = 100  # weight files nest a few levels (a checkpoint dict, a state dict, arrays)
+
+
+def unwrap(obj, _depth=0, _active=None):
+    """Replace stand-ins by real arrays throughout containers. A container that holds itself (a
+    pickle can build one) or nesting deeper than MAX_DEPTH is an InputError."""
     if isinstance(obj, _NDArray):
         if obj.array is None:
             raise InputError("pickle: an array without data")
         return obj.array
-    if isinstance(obj, dict):
-        out = OrderedDict()
-        for k, v in obj.items():
-            out[k] = unwrap(v)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(unwrap(v) for v in obj) if isinstance(obj, list) else tuple(unwrap(v) for v in obj)
     if isinstance(obj, _DType):
-        return obj.dtype
-    return obj
+        return _as_dtype(obj)
+    if not isinstance(obj, (dict, list, tuple)):
+        return obj
+    if _depth > MAX_DEPTH:
+        raise InputError(f"pickle: containers nested more than {MAX_DEPTH} deep")
+    active = set() if _active is None else _active
+    if id(obj) in active:
+        raise InputError("pickle: a container that contains itself")
+    active.add(id(obj))
+    try:
+        if isinstance(obj, dict):
+            out = OrderedDict()
+            for k, v in obj.items():
+                out[k] = unwrap(v, _depth + 1, active)
+            return out
+        items = [unwrap(v, _depth + 1, active) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    finally:
+        active.discard(id(obj))
 
 
 def read_file(path):
@@ -148,13 +168,48 @@ def read_file(path):
         raise FileError(f"cannot read {str(path)!r}: {exc.strerror}") from None
 
 
+_MEMO_OPS = ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET")
+
+
+def _check_opcodes(data):
+    """Walk the opcodes before unpickling, so that memory stays bounded by the data: every counted
+    argument must be present (the unpickler allocates a BINBYTES8's claimed size before reading it),
+    memo indices small (it grows its memo table to the largest index written), and frames well formed
+    (one inside another, or an opcode across a frame's end, sends the unpickler's reads elsewhere than
+    this walk's, and there it was seen to allocate gigabytes)."""
+    limit = len(data)
+    frame_end = None
+    previous = 0
+    for op, arg, pos in pickletools.genops(data):
+        if frame_end is not None and pos >= frame_end:
+            if previous < frame_end < pos:
+                raise ValueError(f"an opcode at byte {previous} crosses the end of its frame")
+            frame_end = None
+        if op.name == "FRAME":
+            if frame_end is not None:
+                raise ValueError(f"a frame inside a frame at byte {pos}")
+            start = pos + 9
+            if arg > limit - start:
+                raise ValueError(f"a frame of {arg} bytes at byte {pos} runs past the end")
+            frame_end = start + arg
+        if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= limit:
+            raise ValueError(f"memo index {arg} in a pickle of {limit} bytes")
+        if op.name == "STOP":
+            if frame_end is not None and pos + 1 > frame_end:
+                raise ValueError("STOP crosses the end of its frame")
+            return
+        previous = pos
+    raise ValueError("no STOP opcode")
+
+
 def loads(data, allowed=None, persistent_load=None, what="pickle"):
     """Unpickle ``data`` admitting only ``allowed`` (default: NumPy arrays and containers)."""
     allowed = NUMPY_GLOBALS if allowed is None else allowed
     try:
+        _check_opcodes(data)
         obj = RestrictedUnpickler(io.BytesIO(data), allowed, persistent_load).load()
-    except InputError:
-        raise
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
     except RecursionError:
         raise InputError(f"{what}: nested too deeply") from None
     except MemoryError:

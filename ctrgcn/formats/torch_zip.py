@@ -4,6 +4,7 @@ The zip holds ``<root>/data.pkl`` (the pickled object, with each tensor's storag
 persistent id ``('storage', <Kind>Storage, key, location, numel)``) and ``<root>/data/<key>`` (the raw
 little-endian bytes). The pickle may call only ``torch._utils._rebuild_tensor_v2`` and its relatives,
 mapped to functions that slice NumPy arrays out of the storages (see safe_pickle)."""
+import os
 import zipfile
 import zlib
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from ctrgcn._core import InputError
 from ctrgcn.formats import safe_pickle
+from ctrgcn.formats.npz import check_sizes
 
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -97,6 +99,7 @@ def read_torch(path):
     """name -> ndarray (or nested containers) of a ``torch.save`` zip checkpoint."""
     try:
         with zipfile.ZipFile(path) as z:
+            check_sizes(z, repr(path), os.path.getsize(path))
             infos = {i.filename: i for i in z.infolist()}
             root = _find_root(infos)
             order = infos.get(root + "byteorder")
@@ -134,5 +137,6 @@ def read_torch(path):
             return safe_pickle.loads(data, _allowed(), persistent_load, what=f"{path!r} (data.pkl)")
     except InputError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
+            NotImplementedError, OverflowError, UnicodeDecodeError, RuntimeError) as exc:
         raise InputError(f"{path!r}: damaged PyTorch checkpoint ({type(exc).__name__}: {exc})") from None

@@ -1,8 +1,10 @@
 """Training configs: defaults, YAML / JSON files, validation, learning-rate schedules."""
 import json
+import math
+import os
 
 from ctrgcn import _core
-from ctrgcn._core import InputError
+from ctrgcn._core import FileError, InputError
 from ctrgcn.cuda import check_device
 
 DEFAULTS = {
@@ -29,37 +31,102 @@ def lr_at(cfg_lr, epochs, iters_per_epoch, iteration):
 
 
 # ---- config ----------------------------------------------------------------------------------
+_NUMBER = (int, float)
+# settings whose default is None, and what they hold otherwise
+_PATH = (str, os.PathLike)
+_OPTIONAL = {"data_root": _PATH, "max_iters_per_epoch": int, "train_subset": int, "val_subset": int}
+_SPECIAL = {"work_dir": _PATH, "graph": (str, list)}  # a graph may be an edge list
+_LR_TYPES = {"schedule": str, "base_lr": _NUMBER, "warmup_epochs": _NUMBER, "warmup_start": _NUMBER, "steps": list,
+             "gamma": _NUMBER}
+_POSITIVE = ("epochs", "batch_size", "test_batch_size", "num_classes", "num_person", "in_channels", "repeat",
+             "window", "log_every")
+
+
 def load_config(path):
-    with open(path) as f:
-        text = f.read()
+    """The settings of a YAML (``.yaml`` / ``.yml``) or JSON config file, as a dict; a
+    ``ctrgcn.FileError`` when it cannot be read, a ``ctrgcn.InputError`` when it is not a mapping
+    of settings in either syntax."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise FileError(f"cannot read config {str(path)!r}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"config {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if str(path).endswith((".yaml", ".yml")):
         try:
             import yaml
         except ImportError:
             raise InputError("reading a YAML config needs PyYAML (pip install pyyaml), or use JSON") from None
-        cfg = yaml.safe_load(text)
+        try:
+            cfg = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:
+            raise InputError(f"config {str(path)!r}: malformed YAML ({str(exc).splitlines()[0]})") from None
     else:
-        cfg = json.loads(text)
+        try:
+            cfg = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"config {str(path)!r}: malformed JSON ({exc})") from None
     if not isinstance(cfg, dict):
-        raise InputError(f"{path}: a config is a mapping of settings")
+        raise InputError(f"config {str(path)!r}: a config is a mapping of settings")
     return cfg
 
 
+def _check_type(key, value, expected):
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, _NUMBER))
+    if not ok:
+        names = {str: "text", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping",
+                 _NUMBER: "a number", _PATH: "a path", (str, list): "a name or an edge list"}
+        raise InputError(f"config: {key} must be {names.get(expected, expected)}, got {value!r:.60}")
+
+
 def merged_config(cfg):
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
+    """The defaults updated by ``cfg``, every setting checked: unknown keys, wrong types and
+    impossible values are a ``ctrgcn.InputError``."""
+    if not isinstance(cfg, dict):
+        raise InputError("config: a config is a mapping of settings")
+    unknown = set(map(str, cfg)) - set(DEFAULTS)
+    if unknown or not all(isinstance(k, str) for k in cfg):
         raise InputError(f"unknown config keys: {', '.join(sorted(unknown))}")
     out = dict(DEFAULTS)
     out.update(cfg)
+    for key, default in DEFAULTS.items():
+        value = out[key]
+        if key == "lr":
+            continue
+        if default is None:
+            if value is not None:
+                _check_type(key, value, _OPTIONAL[key])
+        elif key in _SPECIAL:
+            _check_type(key, value, _SPECIAL[key])
+        else:
+            _check_type(key, value, bool if isinstance(default, bool) else int if isinstance(default, int)
+                        else _NUMBER if isinstance(default, float) else type(default))
+    lr_cfg = cfg.get("lr", {})
+    _check_type("lr", lr_cfg, dict)
     lr = dict(DEFAULTS["lr"])
-    lr.update(cfg.get("lr", {}))
+    for key, value in lr_cfg.items():
+        if key not in _LR_TYPES:
+            raise InputError(f"unknown config key lr.{key}")
+        _check_type(f"lr.{key}", value, _LR_TYPES[key])
+        lr[key] = value
     out["lr"] = lr
     if lr["schedule"] not in ("cosine", "step"):
         raise InputError(f"lr.schedule must be 'cosine' or 'step', got {lr['schedule']!r}")
-    for key in ("epochs", "batch_size", "num_classes"):
-        if int(out[key]) < 1:
+    for step in lr["steps"]:
+        _check_type("lr.steps[]", step, int)
+    for key in _POSITIVE:
+        if out[key] < 1:
             raise InputError(f"{key} must be >= 1, got {out[key]}")
     out["device"] = check_device(out["device"])  # before anything is written: no GPU, no run
+    for key in ("epochs", "batch_size", "test_batch_size", "num_classes", "window", "repeat"):
+        if out[key] > 10 ** 7:
+            raise InputError(f"{key} = {out[key]} is not a plausible setting")
+    for key in ("lr.base_lr", "momentum", "weight_decay", "label_smoothing", "mixup_alpha", "dml_temperature",
+                "lr.warmup_epochs", "lr.warmup_start", "lr.gamma"):
+        value = lr[key[3:]] if key.startswith("lr.") else out[key]
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{key} must be a finite number >= 0, got {value}")
     return out
-
-

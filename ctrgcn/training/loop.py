@@ -7,6 +7,8 @@ import time
 import numpy as np
 
 from ctrgcn import _core
+from ctrgcn._core import FileError, InputError
+from ctrgcn.formats.npz import read_npz
 from ctrgcn.model import Model
 from ctrgcn.training.config import load_config, lr_at, merged_config
 from ctrgcn.training.data import batches, make_datasets, sequences_defaults
@@ -41,11 +43,87 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def _fsync_dir(path):
+    """Make a rename in ``path`` durable (POSIX: the directory entry lives in the directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _save_checkpoint(path, state):
-    """np.savez to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **state)
+    """Write to a temporary file, fsync it, rename it over the checkpoint and fsync the folder: a
+    crash or a full disk leaves either the old checkpoint or the new one, never half of one."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **state)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise FileError(f"cannot write the checkpoint {path!r}: {exc.strerror or exc}; the previous checkpoint "
+                        "is left as it was") from None
+    _fsync_dir(os.path.dirname(path) or ".")
+
+
+def _read_log(path):
+    """The log's records; a line cut short by a crash (the last one) is dropped."""
+    records = []
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                records.append((line.decode("utf-8"), json.loads(line)))
+            except (ValueError, UnicodeDecodeError):
+                continue
+    return records
+
+
+def _rewrite_log(path, lines):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _log_line(log, record):
+    """One JSON line, flushed at once: a killed run keeps every line it logged."""
+    try:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    except OSError as exc:
+        raise FileError(f"cannot write the log {log.name!r}: {exc.strerror}") from None
+
+
+def _prepare_work_dir(work):
+    """Create work_dir and check that it takes files, before any training, with a clear error."""
+    try:
+        os.makedirs(work, exist_ok=True)
+        probe = os.path.join(work, f".write-test-{os.getpid()}")
+        with open(probe, "wb") as f:
+            f.write(b"ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise FileError(f"work_dir {str(work)!r} is not writable: {exc.strerror or exc}") from None
+    # temporary files of writes a crash interrupted
+    for name in ("checkpoint.npz.tmp", "log.jsonl.tmp"):
+        if os.path.exists(os.path.join(work, name)):
+            os.remove(os.path.join(work, name))
+    for name in os.listdir(work):
+        if name.startswith(("last.ctrgcn.tmp", "best.ctrgcn.tmp")):
+            os.remove(os.path.join(work, name))
 
 
 def train(config=None, resume=False, stop_after=None, **overrides):
@@ -60,8 +138,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
     if cfg.get("dataset") == "sequences":
         cfg.update(sequences_defaults(cfg))
     cfg = merged_config(cfg)
-    work = cfg["work_dir"]
-    os.makedirs(work, exist_ok=True)
+    work = os.fspath(cfg["work_dir"])
+    _prepare_work_dir(work)
     K = int(cfg["num_classes"])
     names = ["a", "b"] if cfg["dml"] else ["a"]
     models = [Model(cfg["variant"], num_classes=K, graph=cfg["graph"], num_person=int(cfg["num_person"]),
@@ -73,22 +151,28 @@ def train(config=None, resume=False, stop_after=None, **overrides):
     ckpt_path = os.path.join(work, "checkpoint.npz")
     log_path = os.path.join(work, "log.jsonl")
     if resume and os.path.exists(ckpt_path):
-        with np.load(ckpt_path, allow_pickle=False) as ck:
+        ck = read_npz(ckpt_path)
+        try:
             saved = json.loads(str(ck["meta"]))
             for i, m in enumerate(models):
                 m.set_flat_params(ck[f"params_{names[i]}"])
                 trainers[i].set_velocity(ck[f"velocity_{names[i]}"], saved["iteration"])
+            int(saved["epoch"]), int(saved["iteration"]), float(saved["best_acc"]), list(saved["history"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"checkpoint {ckpt_path!r} does not belong to this config or is damaged "
+                             f"({type(exc).__name__}: {exc})") from None
         start_epoch, iteration, best_acc, history = (saved["epoch"] + 1, saved["iteration"], saved["best_acc"],
                                                      saved["history"])
         # the log keeps only what the checkpoint covers: a crash mid-epoch leaves lines to drop
         if os.path.exists(log_path):
-            with open(log_path) as f:
-                kept = [ln for ln in f if json.loads(ln).get("epoch", 0) < start_epoch]
-            with open(log_path, "w") as f:
-                f.writelines(kept)
+            _rewrite_log(log_path, [ln for ln, rec in _read_log(log_path)
+                                    if isinstance(rec, dict) and rec.get("epoch", 0) < start_epoch])
     elif os.path.exists(log_path):
         os.remove(log_path)
-    log = open(log_path, "a")
+    try:
+        log = open(log_path, "a")
+    except OSError as exc:
+        raise FileError(f"cannot write the log {log_path!r}: {exc.strerror}") from None
     try:
         train_ds, val_ds = make_datasets(cfg)
         classes = getattr(train_ds, "classes", None)
@@ -129,8 +213,7 @@ def train(config=None, resume=False, stop_after=None, **overrides):
                 seen += len(y)
                 iteration += 1
                 if step % int(cfg["log_every"]) == 0:
-                    log.write(json.dumps({"epoch": epoch, "iter": iteration, "lr": lr, "loss": step_loss}) + "\n")
-                    log.flush()  # line by line: a killed run keeps its progress
+                    _log_line(log, {"epoch": epoch, "iter": iteration, "lr": lr, "loss": step_loss})
                 bar.update(step + 1, f"loss {np.mean(losses[-20:]):.4f} lr {lr:.4f}")
             train_time = time.time() - t0
             for t in trainers:  # the models evaluate, save and checkpoint the trained weights
@@ -143,8 +226,7 @@ def train(config=None, resume=False, stop_after=None, **overrides):
                 record[f"val_acc{'' if i == 0 else '_' + names[i]}"] = acc
                 record[f"val_loss{'' if i == 0 else '_' + names[i]}"] = vloss
             history.append(record)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+            _log_line(log, record)
             if cfg["progress"]:
                 print(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_acc']:.4f} | "
                       f"val acc {record['val_acc']:.4f} loss {record['val_loss']:.4f} | "

@@ -236,3 +236,11 @@ def test_malformed_program_text(text, match):
     from ctrgcn.formats.paddle_program import Program
     with pytest.raises(ctrgcn.InputError, match=match):
         Program(text, "'m.json'")
+
+
+def test_deeply_nested_program_is_an_input_error(tmp_path):
+    """json.loads recurses: a program nested 100,000 deep is refused as malformed, not a RecursionError."""
+    (tmp_path / "m.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "m.pdiparams").write_bytes(b"\0" * 64)
+    with pytest.raises(ctrgcn.InputError, match="not a Paddle PIR program"):
+        ctrgcn.load(str(tmp_path / "m.json"))

@@ -128,7 +128,7 @@ def _json_params(text):
     try:
         prog = json.loads(text)
         ops = prog["program"]["regions"][0]["blocks"][0]["ops"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
         raise InputError(f"not a Paddle PIR program ({type(exc).__name__})") from None
     params = []
     for op in ops:

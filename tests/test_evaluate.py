@@ -116,3 +116,17 @@ def test_eval_on_prepared_ntu(shared, tmp_path, capsys):
         assert z["scores"].shape == (len(ds), 60) and np.array_equal(z["labels"], ds.labels)
     assert "top-5" in capsys.readouterr().out
     assert main(["eval", "--weights", str(weights), "--dataset", "ntu"]) == 1  # no data root: a clear error
+
+
+def test_shipped_nwucla_joint_model_scores_view_3(shared):
+    """The shipped float16 CTRGCN joint model: NW-UCLA class names and >= 93.5% top-1 on view 3."""
+    if "nwucla_ctrgcn_joint" not in ctrgcn.pretrained():
+        pytest.skip("nwucla_ctrgcn_joint is not shipped in this build")
+    root = shared / "data" / "nw-ucla" / "all_sqe"
+    if not root.is_dir():
+        pytest.skip("NW-UCLA data not found in ../shared")
+    from ctrgcn.commands.evaluate import score
+    model = ctrgcn.pretrained("nwucla_ctrgcn_joint")
+    assert model.classes == list(ctrgcn.NWUCLA_CLASSES)
+    scores, labels = score(model, ctrgcn.data.NWUCLA(root, split="val"))
+    assert metrics.topk_accuracy(scores, labels) >= 0.935

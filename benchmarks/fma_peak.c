@@ -76,30 +76,21 @@ __attribute__((target("avx512f"))) static float chains512(long iters, float seed
 
 int fma_peak512_flops_per_iter(void) { return FMA_CHAINS * 16 * 2; }
 
-double fma_peak512_run(long iters, int threads)
+/* Wall time of `iters` iterations of `chain` on each of `threads` OpenMP threads. */
+static double run_chains(float (*chain)(long, float), long iters, int threads)
 {
     if (threads < 1)
         threads = 1;
     double t0 = omp_get_wtime();
 #pragma omp parallel num_threads(threads)
     {
-        float r = chains512(iters, (float)omp_get_thread_num());
+        float r = chain(iters, (float)omp_get_thread_num());
 #pragma omp atomic
         fma_peak_sink += r;
     }
     return omp_get_wtime() - t0;
 }
 
-double fma_peak_run(long iters, int threads)
-{
-    if (threads < 1)
-        threads = 1;
-    double t0 = omp_get_wtime();
-#pragma omp parallel num_threads(threads)
-    {
-        float r = chains(iters, (float)omp_get_thread_num());
-#pragma omp atomic
-        fma_peak_sink += r;
-    }
-    return omp_get_wtime() - t0;
-}
+double fma_peak512_run(long iters, int threads) { return run_chains(chains512, iters, threads); }
+
+double fma_peak_run(long iters, int threads) { return run_chains(chains, iters, threads); }

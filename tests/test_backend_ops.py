@@ -14,6 +14,8 @@ and downloads its outputs. The checks:
 * every call with threads = 2 equals the same call with threads = 1 (the CPU splits one person's
   rows or columns when persons are fewer than threads): ``run`` does this for every call.
 """
+import os
+import subprocess
 import sys
 import zlib
 
@@ -1152,3 +1154,13 @@ def test_truncated_arrays_and_bad_params_raise(be, name, monkeypatch):
             if isinstance(v, (int, np.integer)):
                 with pytest.raises(ctrgcn.InputError):
                     _core.backend_op(be, op, 1, arrays, {**params, k: -1})
+
+
+@pytest.mark.skipif(os.environ.get("CTRGCN_NO_AVX512"), reason="already running without AVX-512")
+def test_suite_without_avx512():
+    """The kernels a CPU without AVX-512 runs (8-wide, zero-padded operands) pass this whole file
+    too: the process-wide switch CTRGCN_NO_AVX512=1 selects them, in a child process."""
+    env = dict(os.environ, CTRGCN_NO_AVX512="1")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

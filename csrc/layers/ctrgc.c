@@ -60,6 +60,7 @@ typedef struct {
 
 #define SG_VW 8
 #define SG(x) x##_w8
+#define SG_MASKED 0
 #define SG_MR1 8
 #define SG_MR2 6
 #define SG_MR3 4
@@ -67,23 +68,27 @@ typedef struct {
 #include "layers/small_gemm.h"
 #undef SG_VW
 #undef SG
+#undef SG_MASKED
 #undef SG_MR1
 #undef SG_MR2
 #undef SG_MR3
 #undef SG_MR4
 
-CTRGCN_HOT_BODY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
-                              int M, int N, int K)) {
-    gemm_w8(o, As, nA, lda, trans_a, Bp, M, N, K);
+CTRGCN_HOT_BODY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a,
+                              const float *const *Bs, int ldb, int M, int N, int K)) {
+    gemm_w8(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);
 }
-CTRGCN_HOT_ENTRY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp,
-                               int M, int N, int K), (o, As, nA, lda, trans_a, Bp, M, N, K))
+CTRGCN_HOT_ENTRY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a,
+                               const float *const *Bs, int ldb, int M, int N, int K),
+                 (o, As, nA, lda, trans_a, Bs, ldb, M, N, K))
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+#include <immintrin.h>
 #define SG_VW 16
 #define SG(x) x##_w16
+#define SG_MASKED 1
 #define SG_MR1 12
 #define SG_MR2 8
 #define SG_MR3 6 /* widths past 32 columns do not reach here (SMALL_V) */
@@ -91,48 +96,49 @@ CTRGCN_HOT_ENTRY(small_gemm8, (const tile_out *o, const float *const *As, int nA
 #include "layers/small_gemm.h"
 #undef SG_VW
 #undef SG
+#undef SG_MASKED
 #undef SG_MR1
 #undef SG_MR2
 #undef SG_MR3
 #undef SG_MR4
-static void small_gemm16(const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp, int M,
-                         int N, int K) {
-    gemm_w16(o, As, nA, lda, trans_a, Bp, M, N, K);
+static void small_gemm16(const tile_out *o, const float *const *As, int nA, int lda, int trans_a,
+                         const float *const *Bs, int ldb, int M, int N, int K) {
+    gemm_w16(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);
 }
 #pragma GCC pop_options
-/* Lanes the padded B operands need: the kernel that will run decides. */
-static int agg_lanes(void) { return cpu_has_avx512() ? 16 : 8; }
+/* The kernel that will run: 16-wide and masked (B as stored) where the CPU has AVX-512, else
+ * 8-wide over B copies zero-padded to whole vectors. */
+static int agg_masked(void) { return cpu_has_avx512(); }
 #else
-static int agg_lanes(void) { return 8; }
+static int agg_masked(void) { return 0; }
 #endif
+#define PAD_LANES 8 /* the 8-wide kernel's vector */
 
-/* C = ... with B padded to `lanes` (from agg_lanes): the kernel of that width. */
-static void small_gemm(const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *Bp, int M,
-                       int N, int K, int lanes) {
+/* C = ... with B as the kernel wants it (masked: as stored, ldb >= N; else padded, ldb = 8 * NC). */
+static void small_gemm(const tile_out *o, const float *const *As, int nA, int lda, int trans_a, const float *const *Bs,
+                       int ldb, int M, int N, int K, int masked) {
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (lanes == 16) {
-        small_gemm16(o, As, nA, lda, trans_a, Bp, M, N, K);
+    if (masked) {
+        small_gemm16(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);
         return;
     }
 #endif
-    small_gemm8(o, As, nA, lda, trans_a, Bp, M, N, K);
+    (void)masked;
+    small_gemm8(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);
 }
 
-/* dst[r][0..ld) = src[r*lds + c] (c < cols) then zeros; transposed: src[c*lds + r]. At the deep
- * blocks (short T) this copy costs as much as the product, so each case is its own loop. */
-static void pad_rows(float *dst, int ld, const float *src, int rows, int cols, int lds, int transposed) {
-    if (transposed) {
-        for (int r = 0; r < rows; r++) {
-            float *d = dst + (size_t)r * ld;
-            for (int c = 0; c < cols; c++) d[c] = src[(size_t)c * lds + r];
-            memset(d + cols, 0, sizeof(float) * (size_t)(ld - cols));
-        }
-        return;
-    }
+/* dst[r][0..ld) = src[r*lds + c] (c < cols) then zeros; transposed: src[c*lds + r]. Inline loops,
+ * not memcpy/memset calls: the rows are a few dozen floats, and at the deep blocks (short T)
+ * this copy costs as much as the product. */
+static void pad_rows(float *restrict dst, int ld, const float *restrict src, int rows, int cols, int lds,
+                     int transposed) {
     for (int r = 0; r < rows; r++) {
-        float *d = dst + (size_t)r * ld;
-        memcpy(d, src + (size_t)r * lds, sizeof(float) * (size_t)cols);
-        memset(d + cols, 0, sizeof(float) * (size_t)(ld - cols));
+        float *restrict d = dst + (size_t)r * ld;
+        if (transposed)
+            for (int c = 0; c < cols; c++) d[c] = src[(size_t)c * lds + r];
+        else
+            for (int c = 0; c < cols; c++) d[c] = src[(size_t)r * lds + c];
+        for (int c = cols; c < ld; c++) d[c] = 0.0f;
     }
 }
 
@@ -142,19 +148,23 @@ static void pad_rows(float *dst, int ld, const float *src, int rows, int cols, i
 void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
                           int c0, int c1, int T, int V, int nsub, int relu) {
     float Bp[MAX_SUB * SMALL_V * SMALL_V];
-    const int lanes = agg_lanes(), ldp = (V + lanes - 1) / lanes * lanes;
+    const int masked = agg_masked(), ldp = masked ? V : (V + PAD_LANES - 1) / PAD_LANES * PAD_LANES;
     for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
         const float *bc = base ? base + (size_t)c * T * V : NULL;
         const float sh = shift ? shift[c] : 0.0f;
         if (V <= SMALL_V && nsub <= MAX_SUB) {
-            const float *As[MAX_SUB];
+            const float *As[MAX_SUB], *Bs[MAX_SUB];
             for (int i = 0; i < nsub; i++) {
                 As[i] = val + ((size_t)i * C + c) * T * V;
-                pad_rows(Bp + (size_t)i * V * ldp, ldp, AT + ((size_t)i * C + c) * V * V, V, V, V, 0);
+                Bs[i] = AT + ((size_t)i * C + c) * V * V;
+                if (!masked) {
+                    pad_rows(Bp + (size_t)i * V * ldp, ldp, Bs[i], V, V, V, 0);
+                    Bs[i] = Bp + (size_t)i * V * ldp;
+                }
             }
             const tile_out o = {yc, bc, sh, relu};
-            small_gemm(&o, As, nsub, V, 0, Bp, T, V, V, lanes);
+            small_gemm(&o, As, nsub, V, 0, Bs, ldp, T, V, V, masked);
             continue;
         }
         for (size_t e = 0; e < (size_t)T * V; e++) yc[e] = sh + (bc ? bc[e] : 0.0f);
@@ -179,20 +189,25 @@ void ctrgc_aggregate(float *y, const float *val, const float *AT, const float *b
 void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C,
                                    int c0, int c1, int T, int V, int nsub, float *dyp) {
     float Bp[SMALL_V * SMALL_V];
-    const int lanes = agg_lanes(), ldp = (V + lanes - 1) / lanes * lanes;
+    const int masked = agg_masked(), ldp = masked ? V : (V + PAD_LANES - 1) / PAD_LANES * PAD_LANES;
     if (V > SMALL_V) dyp = NULL; /* the plain loop needs no padded copy */
     for (int c = c0; c < c1; c++) {
         const float *g = dy + (size_t)c * T * V;
-        if (dyp) pad_rows(dyp, ldp, g, T, V, V, 0);
+        const float *gB = g; /* dy as the B operand of dAT = val^T dy */
+        if (dyp && !masked) {
+            pad_rows(dyp, ldp, g, T, V, V, 0);
+            gB = dyp;
+        }
         for (int i = 0; i < nsub; i++) {
             const float *A = AT + ((size_t)i * C + c) * V * V;
             const float *vr = val + ((size_t)i * C + c) * T * V;
             float *dv = dval + ((size_t)i * C + c) * T * V, *dA = dAT + ((size_t)i * C + c) * V * V;
             if (dyp) {
                 pad_rows(Bp, ldp, A, V, V, V, 1); /* AT transposed: [u][v] */
+                const float *Bt = Bp;
                 const tile_out ov = {dv, NULL, 0.0f, 0}, oa = {dA, NULL, 0.0f, 0};
-                small_gemm(&ov, &g, 1, V, 0, Bp, T, V, V, lanes);   /* dval = dy AT^T */
-                small_gemm(&oa, &vr, 1, V, 1, dyp, V, V, T, lanes); /* dAT = val^T dy */
+                small_gemm(&ov, &g, 1, V, 0, &Bt, ldp, T, V, V, masked);   /* dval = dy AT^T */
+                small_gemm(&oa, &vr, 1, V, 1, &gB, ldp, V, V, T, masked); /* dAT = val^T dy */
             } else {
                 memset(dA, 0, sizeof(float) * (size_t)V * V);
                 for (int t = 0; t < T; t++)
@@ -212,7 +227,7 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
 
 void ctrgc_aggregate_backward(float *dval, float *dAT, const float *dy, const float *val, const float *AT, int C, int T,
                               int V, int nsub) {
-    float *dyp = V <= SMALL_V ? malloc(sizeof(float) * (size_t)T * 32) : NULL;
+    float *dyp = V <= SMALL_V ? malloc(sizeof(float) * (size_t)T * SMALL_V) : NULL;
     ctrgc_aggregate_backward_rows(dval, dAT, dy, val, AT, C, 0, C, T, V, nsub, dyp);
     free(dyp);
 }

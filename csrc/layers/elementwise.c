@@ -54,24 +54,23 @@ CTRGCN_HOT_BODY(mean_time, (float *xm, const float *x, int C, int T, int V)) {
 }
 CTRGCN_HOT_ENTRY(mean_time, (float *xm, const float *x, int C, int T, int V), (xm, x, C, T, V))
 
-/* Sums in double over float rows, in four lanes so they vectorise (a single double accumulator
- * is a serial chain of adds, several times slower than the data arrives). */
+/* Sums in double over float rows, in F64_LANES lanes so they vectorise (see layers.h). */
 CTRGCN_HOT_BODY(sum_f64, (const float *a, size_t n, double *s)) {
-    double l[4] = {0, 0, 0, 0};
+    double l[F64_LANES] = {0};
     size_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int k = 0; k < 4; k++) l[k] += a[j + k];
+    for (; j + F64_LANES <= n; j += F64_LANES)
+        for (int k = 0; k < F64_LANES; k++) l[k] += a[j + k];
     for (; j < n; j++) l[0] += a[j];
-    *s += (l[0] + l[1]) + (l[2] + l[3]);
+    *s += f64_total(l);
 }
 CTRGCN_HOT_ENTRY(sum_f64, (const float *a, size_t n, double *s), (a, n, s))
 
 CTRGCN_HOT_BODY(dot_f64, (const float *a, const float *b, size_t n, double *s)) {
-    double l[4] = {0, 0, 0, 0};
+    double l[F64_LANES] = {0};
     size_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int k = 0; k < 4; k++) l[k] += (double)a[j + k] * b[j + k];
+    for (; j + F64_LANES <= n; j += F64_LANES)
+        for (int k = 0; k < F64_LANES; k++) l[k] += (double)a[j + k] * b[j + k];
     for (; j < n; j++) l[0] += (double)a[j] * b[j];
-    *s += (l[0] + l[1]) + (l[2] + l[3]);
+    *s += f64_total(l);
 }
 CTRGCN_HOT_ENTRY(dot_f64, (const float *a, const float *b, size_t n, double *s), (a, b, n, s))

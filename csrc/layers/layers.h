@@ -47,6 +47,15 @@ void rows_fill(float *y, int ldy, const float *b, int rows, int cols);
 /* *s += sum a[0..n) and *s += sum a[j] * b[j], accumulated in double. */
 void sum_f64(const float *a, size_t n, double *s);
 void dot_f64(const float *a, const float *b, size_t n, double *s);
+/* The double sums over float rows (these two, BatchNorm's moments) keep F64_LANES independent
+ * partial sums: with fewer, the adds' latency, not the memory, sets the pace (one chain of four
+ * lanes ran at about one value a cycle). f64_total folds the lanes pairwise. */
+#define F64_LANES 16
+static inline double f64_total(double *a) {
+    for (int w = F64_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) a[k] += a[k + w];
+    return a[0];
+}
 /* y = max(y, 0) over n values. */
 void relu_inplace(float *y, size_t n);
 /* Output frames of a (k,1) convolution with dilation d, stride s, zero padding (k-1)*d/2. */

@@ -12,12 +12,12 @@
 
 /* s[0] += sum (x - p), s[1] += sum (x - p)^2 over L values, in double. Moments about a pivot p
  * near the mean keep the one-pass variance exact to double rounding (no cancellation that
- * matters in float32 results), while reading the data once. */
+ * matters in float32 results), while reading the data once; F64_LANES partial sums (layers.h). */
 CTRGCN_HOT_BODY(row_moments, (const float *x, size_t L, double p, double *s)) {
-    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    double a[F64_LANES] = {0}, b[F64_LANES] = {0};
     size_t j = 0;
-    for (; j + 4 <= L; j += 4)
-        for (int k = 0; k < 4; k++) {
+    for (; j + F64_LANES <= L; j += F64_LANES)
+        for (int k = 0; k < F64_LANES; k++) {
             const double d = (double)x[j + k] - p;
             a[k] += d;
             b[k] += d * d;
@@ -27,17 +27,17 @@ CTRGCN_HOT_BODY(row_moments, (const float *x, size_t L, double p, double *s)) {
         a[0] += d;
         b[0] += d * d;
     }
-    s[0] += (a[0] + a[1]) + (a[2] + a[3]);
-    s[1] += (b[0] + b[1]) + (b[2] + b[3]);
+    s[0] += f64_total(a);
+    s[1] += f64_total(b);
 }
 CTRGCN_HOT_ENTRY(row_moments, (const float *x, size_t L, double p, double *s), (x, L, p, s))
 
 /* s[0] += sum g, s[1] += sum g * (x - mu) over L values, in double. */
 CTRGCN_HOT_BODY(row_dot_moments, (const float *g, const float *x, size_t L, double mu, double *s)) {
-    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    double a[F64_LANES] = {0}, b[F64_LANES] = {0};
     size_t j = 0;
-    for (; j + 4 <= L; j += 4)
-        for (int k = 0; k < 4; k++) {
+    for (; j + F64_LANES <= L; j += F64_LANES)
+        for (int k = 0; k < F64_LANES; k++) {
             const double gk = g[j + k];
             a[k] += gk;
             b[k] += gk * ((double)x[j + k] - mu);
@@ -46,8 +46,8 @@ CTRGCN_HOT_BODY(row_dot_moments, (const float *g, const float *x, size_t L, doub
         a[0] += g[j];
         b[0] += (double)g[j] * ((double)x[j] - mu);
     }
-    s[0] += (a[0] + a[1]) + (a[2] + a[3]);
-    s[1] += (b[0] + b[1]) + (b[2] + b[3]);
+    s[0] += f64_total(a);
+    s[1] += f64_total(b);
 }
 CTRGCN_HOT_ENTRY(row_dot_moments, (const float *g, const float *x, size_t L, double mu, double *s), (g, x, L, mu, s))
 

@@ -1,6 +1,9 @@
 """Command line: ``python -m ctrgcn COMMAND ...``. Each command lives in ``ctrgcn/commands/``."""
+from __future__ import annotations
+
 import importlib
 import sys
+from typing import Optional, Sequence
 
 COMMANDS = {
     "bench": ("ctrgcn.commands.bench", "size and CPU latency of the four variants at NTU size"),
@@ -13,13 +16,16 @@ COMMANDS = {
 }
 
 
-def usage():
+def usage() -> str:
+    """The top-level help: the usage line and one line per command."""
     lines = ["usage: python -m ctrgcn COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<12} {desc}" for name, (_, desc) in COMMANDS.items()]
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``python -m ctrgcn COMMAND ...`` with ``argv`` (default: the process's arguments) and
+    return the exit status: 0 done, 1 a ctrgcn.Error (printed), 2 an unknown command."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
@@ -37,7 +43,8 @@ def main(argv=None):
         return 2
     from ctrgcn import Error
     try:
-        return module.main(argv[1:]) or 0
+        status: Optional[int] = module.main(argv[1:])
+        return status or 0
     except Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,8 @@ import ctypes
 import os
 
 
-def preload():
+def preload() -> None:
+    """Load scipy-openblas32's library globally when that package is installed; else do nothing."""
     try:
         import scipy_openblas32 as sob
     except ImportError:  # a build against the system OpenBLAS needs nothing

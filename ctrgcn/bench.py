@@ -1,12 +1,19 @@
 """Latency measurement of a model's forward pass."""
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Dict, List, Union
 
 import numpy as np
 
 from ctrgcn._core import InputError
 
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
 
-def benchmark(model, batch_size=1, frames=64, warmup=2, repeats=10, threads=0, seed=0, min_seconds=0.0):
+
+def benchmark(model: Model, batch_size: int = 1, frames: int = 64, warmup: int = 2, repeats: int = 10,
+              threads: int = 0, seed: int = 0, min_seconds: float = 0.0) -> Dict[str, Union[int, float]]:
     """Time ``model(x)`` on random input ``(batch_size, C, frames, V, M)``.
 
     Returns a dict: ``median_ms``, ``p90_ms``, ``mean_ms``, ``min_ms``, ``samples_per_s`` (from the
@@ -20,7 +27,7 @@ def benchmark(model, batch_size=1, frames=64, warmup=2, repeats=10, threads=0, s
     model.set_threads(threads)
     for _ in range(warmup):
         model(x)
-    times = []
+    times: List[float] = []
     start = time.perf_counter()
     while len(times) < repeats or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()

@@ -1,11 +1,21 @@
 """Multi-stream fusion: several models, each fed its own modality of one joint input, their logits
 summed with weights, as the accuracy tables fuse the joint, bone, motion and bone-motion streams
 (the official CTR-GCN ensemble sums the streams' scores the same way)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array, F64Array
 from ctrgcn.data.modalities import check_modality, modality
 from ctrgcn.inputs import model_graph
+from ctrgcn.metrics import softmax
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
 
 
 class Ensemble:
@@ -15,7 +25,8 @@ class Ensemble:
     ``predict_proba`` its softmax, ``predict`` its argmax. Every model must take the same classes,
     joints, channels and persons."""
 
-    def __init__(self, models, modalities, weights=None):
+    def __init__(self, models: Sequence[Model], modalities: Sequence[str],
+                 weights: Optional[Sequence[float]] = None) -> None:
         self.models, self.modalities = list(models), list(modalities)
         if not self.models:
             raise InputError("Ensemble: no models")
@@ -29,7 +40,10 @@ class Ensemble:
         if not all(np.isfinite(self.weights)):
             raise InputError("Ensemble: weights must be finite")
         first = self.models[0]
-        shape = lambda m: (m.num_classes, m.num_joints, m.in_channels, m.num_person)
+
+        def shape(m: Model) -> Tuple[int, int, int, int]:
+            return m.num_classes, m.num_joints, m.in_channels, m.num_person
+
         for i, m in enumerate(self.models[1:], 1):
             if shape(m) != shape(first):
                 raise InputError(f"Ensemble: model {i} takes (classes, joints, channels, persons) {shape(m)}, "
@@ -37,32 +51,33 @@ class Ensemble:
         self._graph = model_graph(first)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
+        """Classes the models score."""
         return self.models[0].num_classes
 
     @property
-    def classes(self):
+    def classes(self) -> Optional[List[str]]:
         """The first model's class names that any model carries, or None."""
         return next((m.classes for m in self.models if m.classes), None)
 
-    def scores(self, x):
+    def scores(self, x: ArrayLike) -> F32Array:
         """Weighted sum of the models' logits, float32 (N, K)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 5:
             raise InputError(f"x: expected (N, C, T, V, M) joints, got shape {x.shape}")
-        total = None
+        total: Optional[F64Array] = None
         for m, name, w in zip(self.models, self.modalities, self.weights):
             stream = x if name == "joint" else modality(x, name, self._graph)
             logits = m(stream).astype(np.float64) * w
             total = logits if total is None else total + logits
+        assert total is not None  # __init__ refuses an ensemble without models
         return total.astype(np.float32)
 
-    def predict_proba(self, x):
-        s = self.scores(x).astype(np.float64)
-        s -= s.max(axis=1, keepdims=True)
-        p = np.exp(s)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    def predict_proba(self, x: ArrayLike) -> F32Array:
+        """Class probabilities ``(N, K)`` float32: the softmax of ``scores``."""
+        return softmax(self.scores(x))
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> NDArray[np.intp]:
         """Top-1 class index per sample."""
-        return np.argmax(self.scores(x), axis=1)
+        top: NDArray[np.intp] = np.argmax(self.scores(x), axis=1)
+        return top

@@ -9,16 +9,24 @@ to ``window`` frames by linear interpolation; ``ctrgcn.preprocess``). "auto" pic
 NW-UCLA models (graph ``ucla``, one person) and "crop" for the others; a model trained with
 ``Sequences`` on NW-UCLA's layout wants "crop". Then the modality, and persons padded with zeros or
 cut to the model's count."""
+from __future__ import annotations
+
 PREPROCESS = ("auto", "nwucla", "crop")
 import os
 import zipfile
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import F32Array, I64Array, PathLike
 from ctrgcn.data.modalities import check_modality
-from ctrgcn.skeletons import GRAPHS, parents_from_edges
+from ctrgcn.skeletons import GRAPHS, Graph, parents_from_edges
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
 
 UCLA_STEPS = 52
 WINDOW = 64
@@ -26,7 +34,7 @@ TEST_P = 0.95
 ARRAY_KEYS = ("x", "data", "skeleton", "joints")
 
 
-def to_tmvc(arr, channels, joints, what="input"):
+def to_tmvc(arr: ArrayLike, channels: int, joints: int, what: str = "input") -> F32Array:
     """An array of (T, V, C), (T, M, V, C) or (C, T, V, M) as float32 (T, M, V, C); ``channels`` and
     ``joints`` are what the model takes (they tell the two 4-D layouts apart)."""
     a = np.asarray(arr)
@@ -58,19 +66,20 @@ def to_tmvc(arr, channels, joints, what="input"):
     return a
 
 
-def model_graph(model):
+def model_graph(model: Model) -> Union[Graph, List[Tuple[int, int]]]:
     """The model's built-in ``Graph``, or its edge list when it has a custom one."""
     spec = model.spec
     return GRAPHS.get(spec.get("graph")) or spec["edges"]
 
 
-def model_parents(model):
+def model_parents(model: Model) -> I64Array:
     """parent[v] of the model's graph (the bones of a built-in graph, else its edge list)."""
     g = model_graph(model)
     return g.parents() if not isinstance(g, list) else parents_from_edges(g, model.num_joints)
 
 
-def prepare(model, tmvc, modality="joint", window=WINDOW, preprocess="auto"):
+def prepare(model: Model, tmvc: ArrayLike, modality: str = "joint", window: int = WINDOW,
+            preprocess: str = "auto") -> F32Array:
     """(C, T', V, M) float32 for ``model`` from a (T, M, V, C) recording (see the module docstring)."""
     code = check_modality(modality)
     if preprocess not in PREPROCESS:
@@ -94,15 +103,17 @@ def prepare(model, tmvc, modality="joint", window=WINDOW, preprocess="auto"):
         seq = np.ascontiguousarray(x[:, 0], np.float64)
         one = np.zeros(1, np.int64)
         out = _core.data_ucla_batch(seq, one, np.array([len(seq)], np.int64), one, False, 0, code, UCLA_STEPS)
-        return out[0]
+        sample: F32Array = out[0]
+        return sample
     needs_parents = modality in ("bone", "bone_motion")
     out = _core.data_seq_batch(x, np.zeros(1, np.int64), np.array([len(x)], np.int64), np.zeros(1, np.int64), 0,
                                False, int(window), 1.0, 1.0, TEST_P, int(window), 0.0, modality,
                                model_parents(model) if needs_parents else None)
-    return out[0]
+    sample = out[0]
+    return sample
 
 
-def _read_npz(path):
+def _read_npz(path: PathLike) -> Dict[str, NDArray[Any]]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -110,7 +121,7 @@ def _read_npz(path):
         raise InputError(f"{path!r}: not a readable .npz archive ({exc})") from None
 
 
-def read_recordings(path):
+def read_recordings(path: PathLike) -> List[Tuple[str, NDArray[Any]]]:
     """[(label, array)] from one input file (``to_tmvc`` puts each into the model's terms): an NTU
     RGB+D ``.skeleton`` (parsed, denoised and translated as the reference scripts do), an NW-UCLA
     ``.json``, a ``.npy`` of one recording, or a ``.npz`` holding one array (``x`` / ``data`` / its only array) or sequences in

@@ -5,15 +5,21 @@ sessions (``_core.Session``) that own the backend, the folded weights and the wo
 call to ``model(x)`` borrows a session from the model's pool (a new one when every session is in
 use), so one model serves any number of threads at once, with any shapes.
 """
+from __future__ import annotations
+
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn import _core
 from ctrgcn._core import InputError
-from ctrgcn.skeletons import CORE_GRAPHS, GRAPHS as SKELETONS
+from ctrgcn._types import BlockLayout, F32Array, ModelSpec, PathLike, Spec
+from ctrgcn.metrics import softmax
+from ctrgcn.skeletons import CORE_GRAPHS, GRAPHS as SKELETONS, EdgeList, edge_array
 from ctrgcn.cuda import check_device
 
 VARIANTS = tuple(_core.preset_spec())  # the presets are rows of one table in C (spec.c)
@@ -21,16 +27,20 @@ GRAPHS = {name: g.num_joints for name, g in SKELETONS.items()}  # built-in graph
 # Keys official checkpoints carry that hold no values of ours.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
+_M = TypeVar("_M", bound="Model")
+_D = TypeVar("_D", bound=np.generic)
+
 _busy_lock = threading.Lock()
 _busy = [0]  # forwards running in this process: concurrent calls share the cores instead of each taking all
 
 
-def _check_variant(variant):
+def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
 
 
-def _graph_args(graph, num_joints):
+def _graph_args(graph: Union[str, EdgeList],
+                num_joints: Optional[int]) -> Tuple[str, int, Optional[NDArray[np.int32]]]:
     """A built-in graph name / an edge list -> (graph name, V, edges or None). The C core builds
     'ntu' and 'ucla' by name; the other built-in graphs travel as their bone lists."""
     if isinstance(graph, str):
@@ -41,21 +51,14 @@ def _graph_args(graph, num_joints):
         if graph in CORE_GRAPHS:
             return graph, GRAPHS[graph], None
         return graph, GRAPHS[graph], SKELETONS[graph].edges.astype(np.int32)
-    try:
-        edges = np.asarray(graph, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise InputError("graph: expected a built-in graph name or a list of (i, j) joint pairs") from None
-    if edges.size == 0:
-        edges = edges.reshape(0, 2)
-    if edges.ndim != 2 or edges.shape[1] != 2:
-        raise InputError(f"graph: expected a list of (i, j) joint pairs, got an array of shape {edges.shape}")
+    edges = edge_array(graph, "a list of (i, j) joint pairs", "a built-in graph name or ")
     if edges.size and edges.min() < 0:
         raise InputError("graph: joint indices are 0-based and must be >= 0")
     V = int(num_joints) if num_joints else (int(edges.max()) + 1 if edges.size else 1)
     return "custom", V, edges.astype(np.int32)
 
 
-def _graph_name(spec):
+def _graph_name(spec: Spec) -> str:
     """The built-in graph a spec's joints and edges are, or "custom"."""
     for name, g in SKELETONS.items():
         if g.num_joints != spec["num_joints"]:
@@ -66,8 +69,9 @@ def _graph_name(spec):
     return "custom"
 
 
-def preset_spec(variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, base_channel=None,
-                num_joints=None):
+def preset_spec(variant: str = "CTRGCN", num_classes: int = 60, graph: Union[str, EdgeList] = "ntu",
+                num_person: int = 2, in_channels: int = 3, base_channel: Optional[int] = None,
+                num_joints: Optional[int] = None) -> Spec:
     """The spec dict of a preset (read from the C table), ready to edit and pass to
     ``Model.from_spec``: widths, strides, ``spatial`` per block, ``conv`` "separate" / "fused",
     ``relation`` "per_subset" / "shared", kernel size and dilations, the relation-width rule."""
@@ -103,15 +107,16 @@ class Model:
     (each session keeps its copy on the device), so ``to(device)`` is cheap and files do not care.
     """
 
-    def __init__(self, variant="CTRGCN", num_classes=60, graph="ntu", num_person=2, in_channels=3, seed=0,
-                 base_channel=None, num_joints=None, device="cpu"):
+    def __init__(self, variant: str = "CTRGCN", num_classes: int = 60, graph: Union[str, EdgeList] = "ntu",
+                 num_person: int = 2, in_channels: int = 3, seed: int = 0, base_channel: Optional[int] = None,
+                 num_joints: Optional[int] = None, device: str = "cpu") -> None:
         device = check_device(device)
         spec = preset_spec(variant, num_classes, graph, num_person, in_channels, base_channel, num_joints)
         self._setup(_core.Net(spec, int(seed) & (2**64 - 1)), _graph_args(graph, num_joints)[0])
         self._device = device
 
     @classmethod
-    def from_spec(cls, spec, seed=0, device="cpu"):
+    def from_spec(cls: Type[_M], spec: Mapping[str, Any], seed: int = 0, device: str = "cpu") -> _M:
         """A model of a user-defined spec (a dict as ``preset_spec`` returns, edited)."""
         if not isinstance(spec, dict):
             raise InputError("spec: expected a dict (see ctrgcn.preset_spec)")
@@ -124,26 +129,26 @@ class Model:
         self._device = device
         return self
 
-    def _setup(self, net, graph):
+    def _setup(self, net: _core.Net, graph: Optional[str]) -> None:
         self._net = net
         if graph is None:
             graph = _graph_name(net.spec())
         self._graph = graph
         self._device = "cpu"
         self._threads = 0
-        self._pool = {}
+        self._pool: Dict[Tuple[str, int], List[_core.Session]] = {}
         self._pool_lock = threading.Lock()
         self._names_lock = threading.Lock()  # a save (GIL released) reads the names that a setter frees
 
     @classmethod
-    def _wrap(cls, net, graph=None):
+    def _wrap(cls: Type[_M], net: _core.Net, graph: Optional[str] = None) -> _M:
         self = cls.__new__(cls)
         self._setup(net, graph)
         return self
 
     # ---- sessions ----
     @contextmanager
-    def _session(self):
+    def _session(self) -> Iterator[_core.Session]:
         """A session for this call: from the pool, or new. Concurrent calls with threads=0 share
         the cores (n calls get cores/n threads each) instead of oversubscribing them."""
         with _busy_lock:
@@ -168,11 +173,11 @@ class Model:
 
     # ---- device ----
     @property
-    def device(self):
+    def device(self) -> str:
         """Where calls run: "cpu" or "cuda"."""
         return self._device
 
-    def to(self, device):
+    def to(self: _M, device: str) -> _M:
         """Run later calls on ``device`` ("cpu" or "cuda"); returns the model. Without a usable GPU,
         "cuda" raises ctrgcn.Error saying why. Sessions of the other device are released."""
         device = check_device(device)
@@ -184,26 +189,48 @@ class Model:
 
     # ---- description ----
     @property
-    def spec(self):
+    def spec(self) -> ModelSpec:
         """The model spec as a dict (variant, classes, joints, persons, channels, base width, edges)."""
-        spec = self._net.spec()
-        spec["graph"] = self._graph
+        spec: ModelSpec = {**self._net.spec(), "graph": self._graph}
         return spec
 
-    variant = property(lambda self: self._net.spec()["variant"])  # "custom" for an edited spec
-    num_classes = property(lambda self: self._net.spec()["num_classes"])
-    num_joints = property(lambda self: self._net.spec()["num_joints"])
-    num_person = property(lambda self: self._net.spec()["num_person"])
-    in_channels = property(lambda self: self._net.spec()["in_channels"])
-    base_channel = property(lambda self: self._net.spec()["base_channel"])
+    @property
+    def variant(self) -> str:
+        """The preset the spec is, or "custom" for an edited spec."""
+        return self._net.spec()["variant"]
 
     @property
-    def classes(self):
+    def num_classes(self) -> int:
+        """Classes the model scores (columns of the logits)."""
+        return self._net.spec()["num_classes"]
+
+    @property
+    def num_joints(self) -> int:
+        """Joints per person, V."""
+        return self._net.spec()["num_joints"]
+
+    @property
+    def num_person(self) -> int:
+        """Persons per sample, M."""
+        return self._net.spec()["num_person"]
+
+    @property
+    def in_channels(self) -> int:
+        """Channels per joint, C (3 for x, y, z)."""
+        return self._net.spec()["in_channels"]
+
+    @property
+    def base_channel(self) -> int:
+        """The base width b (blocks are b, 2b and 4b wide in the presets)."""
+        return self._net.spec()["base_channel"]
+
+    @property
+    def classes(self) -> Optional[List[str]]:
         """Class names (a list of ``num_classes`` str) or None; kept when the model is saved."""
         return self._net.classes()
 
     @classes.setter
-    def classes(self, names):
+    def classes(self, names: Optional[Sequence[str]]) -> None:
         if names is not None:
             if isinstance(names, str):
                 raise InputError("classes: expected a list of names, got one str")
@@ -213,23 +240,23 @@ class Model:
         with self._names_lock:
             self._net.set_classes(names)
 
-    def class_name(self, index):
+    def class_name(self, index: int) -> str:
         """The name of class ``index``, or ``str(index)`` when the model carries no names."""
         names = self.classes
         return names[int(index)] if names else str(int(index))
 
-    def num_parameters(self):
+    def num_parameters(self) -> int:
         """Learned values (BatchNorm running statistics excluded)."""
         return self._net.num_parameters()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         s = self._net.spec()
         return (f"Model(variant={s['variant']!r}, num_classes={s['num_classes']}, graph={self._graph!r}, "
                 f"num_person={s['num_person']}, in_channels={s['in_channels']}, base_channel={s['base_channel']}"
                 + (f", device={self._device!r})" if self._device != "cpu" else ")"))
 
     # ---- inference ----
-    def _input(self, x):
+    def _input(self, x: ArrayLike) -> F32Array:
         if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
             arr = x
         else:
@@ -244,7 +271,7 @@ class Model:
             raise InputError(f"x: expected 5 dimensions (N, C, T, V, M), got shape {arr.shape}{hint}")
         return np.ascontiguousarray(arr, dtype=np.float32)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> F32Array:
         """Logits ``(N, num_classes)`` float32 for ``x`` ``(N, C, T, V, M)``, any ``T >= 1``."""
         x = self._input(x)
         with self._session() as sess:
@@ -252,7 +279,7 @@ class Model:
 
     __call__ = forward
 
-    def forward_block(self, x, block):
+    def forward_block(self, x: ArrayLike, block: int) -> Tuple[F32Array, F32Array]:
         """Logits and the output of block ``block`` (1..10) for every person: ``(N*M, C, T', V)``."""
         if not 1 <= int(block) <= 10:
             raise InputError(f"block must be in 1..10, got {block}")
@@ -260,17 +287,16 @@ class Model:
         with self._session() as sess:
             return sess.forward(x, int(block))
 
-    def predict_proba(self, x):
-        logits = self.forward(x).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    def predict_proba(self, x: ArrayLike) -> F32Array:
+        """Class probabilities ``(N, num_classes)`` float32: the softmax of the logits."""
+        return softmax(self.forward(x))
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> NDArray[np.intp]:
         """Top-1 class index per sample."""
-        return np.argmax(self.forward(x), axis=1)
+        top: NDArray[np.intp] = np.argmax(self.forward(x), axis=1)
+        return top
 
-    def set_threads(self, threads):
+    def set_threads(self, threads: int) -> None:
         """Threads per call; 0 (the default) uses every core, shared among concurrent calls."""
         threads = int(threads)
         if threads < 0:
@@ -279,7 +305,8 @@ class Model:
             self._threads = threads
 
     # ---- training ----
-    def gradients(self, x, y, label_smoothing=0.0):
+    def gradients(self, x: ArrayLike, y: ArrayLike,
+                  label_smoothing: float = 0.0) -> Tuple[float, Dict[str, F32Array]]:
         """``(loss, grads)``: the mean cross-entropy of a batch in train mode (BatchNorm on batch
         statistics) and a dict of gradients under the state_dict names (learned tensors only).
         The model is left unchanged."""
@@ -289,7 +316,8 @@ class Model:
         loss = sess.train_backward(soft_targets(y, self.num_classes, label_smoothing))
         return loss, self.split_flat(sess.gradients())
 
-    def trainer(self, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=None, device=None):
+    def trainer(self, momentum: float = 0.9, weight_decay: float = 1e-4, nesterov: bool = True,
+                threads: Optional[int] = None, device: Optional[str] = None) -> Trainer:
         """A ``Trainer``: a training session over this model (parameters, gradients and momentum
         live in it, on the model's device unless ``device`` says otherwise; ``sync()`` writes the
         weights back)."""
@@ -297,23 +325,25 @@ class Model:
                        self._device if device is None else device)
 
     # ---- the flat parameter layout (checkpoints, optimizers) ----
-    def flat_params(self):
+    def flat_params(self) -> F32Array:
         """Every tensor in one float32 array, tensor i at ``offsets()[i]`` in table order."""
         return self._net.params()
 
-    def set_flat_params(self, flat):
+    def set_flat_params(self, flat: ArrayLike) -> None:
+        """Every tensor from one flat array in the layout of ``flat_params``."""
         self._net.set_params(flat)
 
-    def offsets(self):
+    def offsets(self) -> List[int]:
+        """The offset of each tensor in the flat layout, in table order."""
         return self._net.offsets()
 
-    def tensor_table(self):
+    def tensor_table(self) -> List[Tuple[str, Tuple[int, ...], bool, int]]:
         """[(name, shape, is_buffer, offset in the flat layout)] in table order."""
         return [(n, s, b, o) for (n, s, b), o in zip(self._net.tensors(), self._net.offsets())]
 
-    def split_flat(self, flat, learned_only=True):
+    def split_flat(self, flat: NDArray[_D], learned_only: bool = True) -> Dict[str, NDArray[_D]]:
         """A flat array -> dict name -> array (copies), learned tensors only by default."""
-        out = {}
+        out: Dict[str, NDArray[_D]] = {}
         for (name, shape, is_buffer), off in zip(self._net.tensors(), self._net.offsets()):
             if learned_only and is_buffer:
                 continue
@@ -321,29 +351,29 @@ class Model:
             out[name] = np.asarray(flat[off:off + n]).reshape(shape).copy()
         return out
 
-    def block_layout(self):
+    def block_layout(self) -> List[BlockLayout]:
         """What each block computes, as the spec implies it: a dict per block (widths, stride,
         spatial module, relation width R and count, fused, down path, branch widths, residual,
         kernel and dilations)."""
         return self._net.layout()
 
-    def write_file(self, path, dtype_code=0):
+    def write_file(self, path: PathLike, dtype_code: int = 0) -> None:
         """The project's file with tensors stored as given (0 float32, 1 float16, 2 int8) as they
         are; ``save`` folds BatchNorms first for the compact dtypes."""
         with self._names_lock:
             self._net.save(str(path), int(dtype_code))
 
     # ---- weights ----
-    def tensor_shapes(self):
+    def tensor_shapes(self) -> OrderedDict[str, Tuple[int, ...]]:
         """OrderedDict name -> shape of every named tensor, in table order."""
         return OrderedDict((name, shape) for name, shape, _ in self._net.tensors())
 
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, F32Array]:
         """OrderedDict name -> float32 array (copies): official PyTorch names for the unfused
         variants, PaddleVideo module paths for the fused ones."""
         return OrderedDict((name, self._net.get(name)) for name, _, _ in self._net.tensors())
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copy tensors in. Every name and shape is checked before anything changes, so a failed
         load leaves the model as it was. ``num_batches_tracked`` entries are ignored."""
         shapes = self.tensor_shapes()
@@ -358,7 +388,7 @@ class Model:
                 parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}"
                              + (" ..." if len(unexpected) > 8 else ""))
             raise InputError(f"state dict does not fit this {self.variant} model: " + "; ".join(parts))
-        arrays = {}
+        arrays: Dict[str, F32Array] = {}
         for name, shape in shapes.items():
             if name not in given:
                 continue
@@ -382,7 +412,7 @@ class Model:
         for name, arr in arrays.items():
             self._net.set(name, arr)
 
-    def save(self, path, dtype="float32"):
+    def save(self, path: PathLike, dtype: str = "float32") -> None:
         """Write the project's own single file (versioned header with the spec, named tensors,
         CRC-32), atomically. ``dtype``: "float32"; "float16" (every tensor half precision) or
         "int8" (convolution and classifier weights int8 with a float32 scale per output channel),
@@ -390,18 +420,18 @@ class Model:
         from ctrgcn.formats import quantize
         quantize.save(self, path, dtype)
 
-    def export_onnx(self, path, opset=17):
+    def export_onnx(self, path: PathLike, opset: int = 17) -> None:
         """Write the eval network as ONNX (needs the ``onnx`` package): input "x" (N, C, T, V, M)
         with N and T dynamic, output "logits"; the aggregation is a MatMul, so every runtime takes it."""
         from ctrgcn.formats import onnx_export
         onnx_export.export(self, path, opset)
 
-    def block_shape(self, block, frames):
+    def block_shape(self, block: int, frames: int) -> Tuple[int, int]:
         """(channels, frames) of block ``block``'s output for an input of ``frames`` frames."""
         return self._net.block_shape(int(block), int(frames))
 
 
-def _core_count():
+def _core_count() -> int:
     import os
     try:
         return len(os.sched_getaffinity(0))
@@ -421,38 +451,46 @@ class Trainer:
     On ``device="cuda"`` parameters, gradients, momentum and activations stay on the GPU; a step
     copies the batch in and the loss and logits out."""
 
-    def __init__(self, model, momentum=0.9, weight_decay=1e-4, nesterov=True, threads=0, device="cpu"):
+    def __init__(self, model: Model, momentum: float = 0.9, weight_decay: float = 1e-4, nesterov: bool = True,
+                 threads: int = 0, device: Optional[str] = "cpu") -> None:
         self.model = model
         self.device = check_device(device)
         self._sess = _core.Session(model._net, self.device, int(threads))
         self._sess.set_sgd(float(momentum), float(weight_decay), bool(nesterov))
 
-    def forward(self, x, update_stats=True):
+    def forward(self, x: ArrayLike, update_stats: bool = True) -> F32Array:
+        """Train-mode logits of ``x``, keeping what ``backward`` needs; ``update_stats``: move the
+        BatchNorm running statistics."""
         return self._sess.train_forward(self.model._input(x), bool(update_stats))
 
-    def backward(self, targets, extra_dlogits=None):
+    def backward(self, targets: ArrayLike, extra_dlogits: Optional[ArrayLike] = None) -> float:
+        """The mean loss of the last ``forward`` against soft ``targets`` (N, classes); its gradients
+        (plus ``extra_dlogits`` at the logits) stay in the session."""
         return self._sess.train_backward(targets, extra_dlogits)
 
-    def sgd_step(self, lr):
+    def sgd_step(self, lr: float) -> None:
+        """One SGD update (momentum, weight decay, Nesterov as set) of the session's parameters."""
         self._sess.sgd_step(float(lr))
 
-    def step(self, x, targets, lr):
+    def step(self, x: ArrayLike, targets: ArrayLike, lr: float) -> Tuple[float, F32Array]:
+        """``forward``, ``backward`` and ``sgd_step`` in one: returns (loss, logits)."""
         logits = self.forward(x)
         loss = self.backward(targets)
         self.sgd_step(lr)
         return loss, logits
 
-    def gradients(self):
+    def gradients(self) -> Dict[str, F32Array]:
         """Gradients of the last backward by state_dict name."""
         return self.model.split_flat(self._sess.gradients())
 
-    def sync(self):
+    def sync(self) -> None:
         """Write the trained weights and running statistics into the model."""
         self._sess.write_params()
 
-    def velocity(self):
+    def velocity(self) -> Tuple[F32Array, int]:
         """(flat momentum buffer, steps taken), for checkpoints."""
         return self._sess.get_velocity()
 
-    def set_velocity(self, velocity, steps):
+    def set_velocity(self, velocity: ArrayLike, steps: int) -> None:
+        """Restore the momentum buffer and the step count from a checkpoint (see ``velocity``)."""
         self._sess.set_velocity(velocity, int(steps))

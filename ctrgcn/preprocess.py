@@ -1,15 +1,19 @@
 """Test-time preprocessing of one NTU sample: the valid-frame crop and the resize to a window."""
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array
 
 
-def valid_frames(sample):
+def valid_frames(sample: NDArray[np.number]) -> int:
     """Frames whose sum over C, V, M is non-zero, counted as the reference feeders count them."""
     return int(np.count_nonzero(sample.sum(axis=(0, 2, 3)) != 0))
 
 
-def preprocess(sample, window=64, p=0.95):
+def preprocess(sample: ArrayLike, window: int = 64, p: float = 0.95) -> F32Array:
     """Crop ``[bias, valid - bias)`` with ``bias = int((1 - p) * valid / 2)`` and resize that
     length to ``window`` frames by linear interpolation with half-pixel centres
     (``align_corners=False``). ``sample``: ``(C, T, V, M)``, zero-padded at the end."""

@@ -10,10 +10,16 @@ most 2-D pose estimators output them), ``openpose18`` (OpenPose's COCO-18 order,
 Pose-estimator layouts are planar: their input is ``(x, y)`` or ``(x, y, confidence)``, so models
 take ``in_channels`` 2 or 3 and training does not rotate them in 3-D.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ctrgcn._types import I64Array
 
 
 @dataclass(frozen=True)
@@ -22,26 +28,49 @@ class Graph:
     one per non-root joint), ``root`` (the joint without a parent) and ``planar`` (2-D keypoints,
     optionally with a confidence channel, rather than 3-D positions)."""
     name: str
-    joints: tuple
-    bones: tuple
+    joints: Tuple[str, ...]
+    bones: Tuple[Tuple[int, int], ...]
     root: int
     planar: bool = False
 
     @property
-    def num_joints(self):
+    def num_joints(self) -> int:
+        """The number of joints, V."""
         return len(self.joints)
 
     @property
-    def edges(self):
+    def edges(self) -> I64Array:
         """The inward edges of the adjacency: the bones, as an (E, 2) int64 array."""
         return np.array(self.bones, dtype=np.int64).reshape(-1, 2)
 
-    def parents(self):
+    def parents(self) -> I64Array:
         """parent[v] of every joint (the root is its own parent), int64."""
         return parents_from_edges(self.bones, self.num_joints)
 
 
-def parents_from_edges(edges, num_joints):
+# An edge list: (i, j) pairs over 0-based joints, as a sequence of pairs or an (E, 2) integer array.
+EdgeList = Union[Sequence[Sequence[int]], NDArray[np.integer[Any]]]
+# What a ``graph=`` argument takes: a built-in name, a ``Graph`` or an edge list.
+GraphLike = Union[str, Graph, EdgeList]
+
+
+def edge_array(graph: ArrayLike, pairs: str, alternatives: str) -> I64Array:
+    """``graph`` as an (E, 2) int64 array of joint pairs (an empty list gives (0, 2)). An
+    InputError says what was expected: ``graph: expected {alternatives}{pairs}`` when it is no
+    array of integers, ``graph: expected {pairs}, got an array of shape ...`` when not (E, 2)."""
+    from ctrgcn._core import InputError
+    try:
+        edges = np.asarray(graph, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise InputError(f"graph: expected {alternatives}{pairs}") from None
+    if edges.size == 0:
+        edges = edges.reshape(0, 2)
+    if edges.ndim != 2 or edges.shape[1] != 2:
+        raise InputError(f"graph: expected {pairs}, got an array of shape {edges.shape}")
+    return edges
+
+
+def parents_from_edges(edges: ArrayLike, num_joints: int) -> I64Array:
     """parent[v] from (child, parent) pairs; a joint that is no child is its own parent (zero bone).
     A joint listed as the child of two parents keeps the first (an edge list may be a graph, not a tree)."""
     parent = np.arange(int(num_joints), dtype=np.int64)
@@ -52,11 +81,12 @@ def parents_from_edges(edges, num_joints):
     return parent
 
 
-def _graph(name, joints, bones_1based=None, bones=None, planar=False):
-    bones = tuple((c - 1, p - 1) for c, p in bones_1based) if bones_1based else tuple(bones)
-    roots = sorted(set(range(len(joints))) - {c for c, _ in bones})
-    assert len(roots) == 1 and len(bones) == len(joints) - 1, name  # a tree: one root, one parent each
-    return Graph(name, tuple(joints), bones, roots[0], planar)
+def _graph(name: str, joints: Sequence[str], bones_1based: Optional[Sequence[Tuple[int, int]]] = None,
+           bones: Sequence[Tuple[int, int]] = (), planar: bool = False) -> Graph:
+    pairs = tuple((c - 1, p - 1) for c, p in bones_1based) if bones_1based else tuple(bones)
+    roots = sorted(set(range(len(joints))) - {c for c, _ in pairs})
+    assert len(roots) == 1 and len(pairs) == len(joints) - 1, name  # a tree: one root, one parent each
+    return Graph(name, tuple(joints), pairs, roots[0], planar)
 
 
 NTU = _graph("ntu", (
@@ -105,7 +135,7 @@ GRAPHS = MappingProxyType({g.name: g for g in (NTU, UCLA, COCO17, OPENPOSE18, ME
 CORE_GRAPHS = ("ntu", "ucla")
 
 
-def graph_named(name):
+def graph_named(name: str) -> Graph:
     """The built-in ``Graph`` called ``name``."""
     from ctrgcn._core import InputError
     try:

@@ -7,15 +7,25 @@ frame in the window and after the last one, the person is zeros, as absent actor
 When more persons are in the window than the model takes, those seen in the most frames win.
 The window is then preprocessed as the model's own evaluation does (``ctrgcn/inputs.py``: NW-UCLA
 models resample it to 52 frames, the others take the middle 95% resized to ``frames``)."""
+from __future__ import annotations
+
 from collections import deque
 from dataclasses import dataclass, field
-from typing import List
+from typing import TYPE_CHECKING, Any, Deque, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array
 from ctrgcn.inputs import PREPROCESS, WINDOW, prepare
 from ctrgcn.skeletons import GRAPHS
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
+
+# One frame of a stream: {person id: (V, C) joints}, one (V, C) array, (P, V, C) persons by position, or nobody.
+Frame = Union[Mapping[Hashable, ArrayLike], ArrayLike, Sequence[ArrayLike], None]
 
 SMOOTHING = (None, "mean", "ema")
 
@@ -26,12 +36,12 @@ class StreamPrediction:
     float32 (K,)), ``window_probabilities`` (this window alone), ``index`` and ``label`` of the top
     class, ``top`` [(label, index, probability)] and the ``persons`` (ids) the window used."""
     frame: int
-    probabilities: np.ndarray
-    window_probabilities: np.ndarray
+    probabilities: F32Array
+    window_probabilities: F32Array
     index: int
     label: str
-    top: List[tuple] = field(default_factory=list)
-    persons: List = field(default_factory=list)
+    top: List[Tuple[str, int, float]] = field(default_factory=list)
+    persons: List[Hashable] = field(default_factory=list)
 
 
 class Stream:
@@ -49,8 +59,10 @@ class Stream:
     ``frames``: the model's input length under the "crop" preprocessing (64); ``preprocess``: "auto",
     "nwucla" or "crop" (``ctrgcn/inputs.py``)."""
 
-    def __init__(self, model, window=64, stride=8, smoothing=None, smooth_windows=4, alpha=0.5, modality="joint",
-                 center="auto", top_k=5, frames=WINDOW, preprocess="auto"):
+    def __init__(self, model: Model, window: int = 64, stride: int = 8, smoothing: Optional[str] = None,
+                 smooth_windows: int = 4, alpha: float = 0.5, modality: str = "joint",
+                 center: Union[int, str, None] = "auto", top_k: int = 5, frames: int = WINDOW,
+                 preprocess: str = "auto") -> None:
         if int(window) < 1 or int(stride) < 1:
             raise InputError(f"window and stride must be >= 1, got {window} and {stride}")
         if smoothing not in SMOOTHING:
@@ -70,24 +82,26 @@ class Stream:
         self.center = None if center is None else int(center)
         g = GRAPHS.get(model.spec["graph"])
         self._coords = 2 if g is not None and g.planar else min(3, self.C)  # a confidence channel is no position
-        self._recent = deque(maxlen=int(smooth_windows))
+        self._recent: Deque[F32Array] = deque(maxlen=int(smooth_windows))
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every frame and the smoothing state."""
-        self._frames = deque(maxlen=self.window)
+        self._frames: Deque[Dict[Hashable, F32Array]] = deque(maxlen=self.window)
         self._count = 0
         self._recent.clear()
-        self._ema = None
+        self._ema: Optional[F32Array] = None
 
     @property
-    def frames_seen(self):
+    def frames_seen(self) -> int:
+        """Frames pushed since the stream began (or was reset)."""
         return self._count
 
-    def _persons(self, frame):
+    def _persons(self, frame: Frame) -> Dict[Hashable, F32Array]:
         """A frame -> {id: (V, C) float32}."""
         if frame is None:
             return {}
+        items: Iterable[Tuple[Hashable, Any]]
         if isinstance(frame, dict):
             items = frame.items()
         else:
@@ -97,7 +111,7 @@ class Stream:
             if arr.ndim != 3:
                 raise InputError(f"frame: expected (V, C), (P, V, C) or {{id: (V, C)}}, got shape {arr.shape}")
             items = enumerate(arr)
-        out = {}
+        out: Dict[Hashable, F32Array] = {}
         for pid, joints in items:
             j = np.asarray(joints, dtype=np.float32)
             if j.shape != (self.V, self.C):
@@ -108,7 +122,7 @@ class Stream:
             out[pid] = j
         return out
 
-    def push(self, frame):
+    def push(self, frame: Frame) -> Optional[StreamPrediction]:
         """Add one frame; a ``StreamPrediction`` when a window completes, else None."""
         self._frames.append(self._persons(frame))
         self._count += 1
@@ -121,9 +135,9 @@ class Stream:
         p = self.model.predict_proba(x[None])[0]
         return self._emit(p, persons)
 
-    def _clip(self):
+    def _clip(self) -> Tuple[Optional[F32Array], List[Hashable]]:
         """(window, M, V, C) of the persons seen in the most frames, and their ids."""
-        seen = {}
+        seen: Dict[Hashable, Tuple[int, int]] = {}
         for t, f in enumerate(self._frames):
             for pid in f:
                 first, n = seen.get(pid, (t, 0))
@@ -148,7 +162,7 @@ class Stream:
                 clip[alive, m, :, :k] -= origin
         return clip, chosen
 
-    def _emit(self, p, persons):
+    def _emit(self, p: F32Array, persons: List[Hashable]) -> StreamPrediction:
         if self.smoothing == "mean":
             self._recent.append(p)
             smooth = np.mean(self._recent, axis=0)

@@ -1,30 +1,40 @@
 """Reading weights: the project's file, ``.npz`` archives of named arrays, PyTorch checkpoints,
 PaddleVideo ``.pdparams`` and Paddle inference files (readers in ``ctrgcn/formats/``), and spec
 inference from names and shapes."""
+from __future__ import annotations
+
 import os
 import zipfile
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import PathLike, SpecShape
 from ctrgcn.model import GRAPHS, IGNORED_SUFFIXES, Model
+from ctrgcn.skeletons import EdgeList
+
+# What a reader of ctrgcn.formats returns: name -> array under the source's names, or (unpickled
+# checkpoints) any nesting of containers that ``names.unwrap_checkpoint`` looks into.
+RawState = Dict[Any, Any]
 
 MAGIC = b"CTRGCN\x00\x01"
 
 
-def read_npz(path):
+def read_npz(path: PathLike) -> Dict[str, NDArray[Any]]:
     """name -> array from a ``.npz`` (pickles refused, memory bounded by the file: formats/npz.py)."""
     from ctrgcn.formats.npz import read_npz as read
     return read(path)
 
 
-def infer_spec(state):
+def infer_spec(state: Mapping[str, ArrayLike]) -> SpecShape:
     """(variant, num_classes, num_joints, num_person, in_channels, base_channel) from tensor names
     and shapes, as the official and PaddleVideo checkpoints name them."""
     keys = {k for k in state if not k.endswith(IGNORED_SUFFIXES)}
 
-    def shape(name):
+    def shape(name: str) -> Tuple[int, ...]:
         if name not in keys:
             raise InputError(f"cannot tell the model from these weights: no {name!r}")
         return tuple(np.shape(state[name]))
@@ -63,7 +73,9 @@ def infer_spec(state):
                 in_channels=int(cin), base_channel=int(base))
 
 
-def model_from_state(state, graph=None):
+def model_from_state(state: Mapping[str, ArrayLike], graph: Union[str, EdgeList, None] = None) -> Model:
+    """A model whose spec ``infer_spec`` reads off ``state``, with those weights; the graph from V
+    (25 -> ntu, 20 -> ucla) unless given."""
     spec = infer_spec(state)
     V = spec["num_joints"]
     if graph is None:
@@ -81,7 +93,7 @@ def model_from_state(state, graph=None):
 INFERENCE_SUFFIXES = (".pdiparams", ".pdmodel", ".pdiparams.info", ".json")
 
 
-def _zip_names(path):
+def _zip_names(path: str) -> List[str]:
     try:
         with zipfile.ZipFile(path) as z:
             return z.namelist()
@@ -90,7 +102,7 @@ def _zip_names(path):
         raise InputError(f"{path!r}: damaged zip archive ({exc})") from None
 
 
-def read_raw(path):
+def read_raw(path: PathLike) -> Tuple[RawState, bool]:
     """(name -> array under the source's names, whether Linear weights are stored [in, out])."""
     path = os.fspath(path)
     if path.endswith(INFERENCE_SUFFIXES) or (not os.path.exists(path) and os.path.exists(path + ".pdiparams")):
@@ -117,14 +129,14 @@ def read_raw(path):
                      "a .pdparams, a Paddle inference model or a .npz)")
 
 
-def read_state(path):
+def read_state(path: PathLike) -> Dict[str, NDArray[Any]]:
     """project name -> array from any weight file this version reads."""
     from ctrgcn.formats.names import normalise, unwrap_checkpoint
     raw, paddle_layout = read_raw(path)
     return normalise(unwrap_checkpoint(raw, repr(os.fspath(path))), paddle_layout, repr(os.fspath(path)))
 
 
-def load(path, graph=None):
+def load(path: PathLike, graph: Union[str, EdgeList, None] = None) -> Model:
     """A model from a weight file: the project's own file (float32, float16 or int8), an official
     PyTorch checkpoint, a PaddleVideo ``.pdparams``, a Paddle inference model or a ``.npz`` of named
     arrays (official PyTorch or PaddleVideo names). Variant, classes, joints and persons come from names and shapes;

@@ -3,9 +3,15 @@ loads one, offline.
 
 They are the project's own files, ``<name>.ctrgcn``, in ``ctrgcn/pretrained/`` (package data). The
 folder can be replaced by setting ``CTRGCN_PRETRAINED_DIR`` or ``ctrgcn.zoo.PRETRAINED_DIR``."""
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, List, Optional, Union, overload
 
 from ctrgcn._core import InputError
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 SUFFIX = ".ctrgcn"
@@ -13,11 +19,12 @@ SUFFIX = ".ctrgcn"
 DEFAULT_MODEL = "nwucla_ctrgcn_joint"
 
 
-def pretrained_dir():
+def pretrained_dir() -> str:
+    """The folder of the shipped weights: ``CTRGCN_PRETRAINED_DIR`` when set, else ``PRETRAINED_DIR``."""
     return os.environ.get("CTRGCN_PRETRAINED_DIR") or PRETRAINED_DIR
 
 
-def available():
+def available() -> List[str]:
     """Names of the shipped weight files, sorted."""
     folder = pretrained_dir()
     try:
@@ -27,7 +34,11 @@ def available():
     return sorted(n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and os.path.isfile(os.path.join(folder, n)))
 
 
-def pretrained(name=None):
+@overload
+def pretrained(name: None = None) -> List[str]: ...
+@overload
+def pretrained(name: str) -> Model: ...
+def pretrained(name: Optional[str] = None) -> Union[List[str], Model]:
     """``pretrained()``: the names of the shipped models. ``pretrained(name)``: that model, loaded
     from the package (no network); an unknown name raises ``ctrgcn.InputError`` listing the names."""
     names = available()

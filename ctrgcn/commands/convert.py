@@ -1,13 +1,16 @@
 """``python -m ctrgcn convert IN OUT [--dtype float16|int8] [--onnx]``: any weight file ctrgcn reads
 (own file, PyTorch checkpoint, .pdparams, Paddle inference model, .npz) -> the project's file in a
 storage dtype, or an ONNX model."""
+from __future__ import annotations
+
 import argparse
 import os
+from typing import List, Optional, Sequence
 
 import ctrgcn
 
 
-def class_names(spec):
+def class_names(spec: str) -> List[str]:
     """'nwucla' / 'ntu60' / a text file of one name per line -> list of names."""
     known = {"nwucla": ctrgcn.NWUCLA_CLASSES, "ntu60": ctrgcn.NTU60_CLASSES}
     if spec in known:
@@ -19,8 +22,9 @@ def class_names(spec):
         raise ctrgcn.FileError(f"--classes: cannot read {spec!r} ({exc.strerror}); or use nwucla / ntu60") from None
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m ctrgcn convert", description=__doc__.split("\n\n")[0])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Convert as the arguments say; the exit status (0, or 1 when ONNX export lacks onnx)."""
+    parser = argparse.ArgumentParser(prog="python -m ctrgcn convert", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("input", help="weight file (or a Paddle inference model's prefix)")
     parser.add_argument("output", help="output path")
     parser.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",

@@ -5,13 +5,22 @@ the same samples (joint, bone, motion, bone-motion): a weighted sum, equal weigh
 ``--fit`` chooses the weights instead, by a grid search on scores of the *training* split (one file
 per stream, same order), so the validation split never picks them. Prints each stream's top-1 and
 the fused top-1 / top-5."""
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
+
+from ctrgcn._types import I64Array, PathLike
 
 
-def load_scores(path):
+def load_scores(path: PathLike) -> Tuple[NDArray[Any], I64Array, Optional[NDArray[Any]], str]:
+    """(scores (n, classes), labels (n,), sample names or None, modality or "?") of a scores file
+    that ``eval --scores`` wrote; a FileError when it cannot be read, an InputError when it is no
+    scores file."""
     from ctrgcn import FileError, InputError
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -27,7 +36,7 @@ def load_scores(path):
     return scores, labels.astype(np.int64), names, modality
 
 
-def load_streams(paths):
+def load_streams(paths: Sequence[PathLike]) -> Tuple[List[NDArray[Any]], I64Array, List[str]]:
     """Scores of several streams over the same samples: their labels (and names) must agree."""
     from ctrgcn import InputError
     streams = [load_scores(p) for p in paths]
@@ -40,7 +49,8 @@ def load_streams(paths):
     return [s for s, _, _, _ in streams], labels, [m for _, _, _, m in streams]
 
 
-def main(argv):
+def main(argv: Optional[Sequence[str]]) -> int:
+    """Fuse the score files the arguments name and print the accuracies; the exit status (0)."""
     ap = argparse.ArgumentParser(prog="python -m ctrgcn ensemble", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scores", nargs="+", help="score files of the streams (python -m ctrgcn eval --scores)")
@@ -65,6 +75,7 @@ def main(argv):
             raise InputError(f"--fit needs one training score file per stream ({len(args.scores)})")
         train_scores, train_labels, _ = load_streams(args.fit)
         weights, train_acc = metrics.search_weights(train_scores, train_labels)
+        assert weights is not None  # one or more streams on the default grid: weights were tried
         print(f"weights chosen on the training split: {', '.join(f'{w:g}' for w in weights)} "
               f"(train top-1 {100 * train_acc:.2f}%)")
     for path, s, m in zip(args.scores, scores, modalities):

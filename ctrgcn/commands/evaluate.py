@@ -4,13 +4,26 @@ Prints top-1 and top-5 accuracy, per-class accuracy and the confusion matrix of 
 the validation split, NW-UCLA view 3 or NTU's val set) and, with ``--scores OUT.npz``, saves the
 per-sample scores (``scores`` (n, classes) float32, ``labels``, ``names`` where the dataset has them)
 for ``python -m ctrgcn ensemble``. Modality and data root come from the config when one is given."""
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import IO, TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ctrgcn._files import savez
+from ctrgcn._types import F32Array, I64Array, PathLike
+
+if TYPE_CHECKING:
+    from ctrgcn.data import NTUDataset, NWUCLA
+    from ctrgcn.data.loader import Dataset
+    from ctrgcn.model import Model
 
 
-def dataset_for(dataset, data_root, modality, split, window=64):
+def dataset_for(dataset: str, data_root: Optional[PathLike], modality: str, split: str,
+                window: int = 64) -> Union[NWUCLA, NTUDataset]:
     """The evaluation dataset: fixed frames, no augmentation, whichever split is asked for."""
     from ctrgcn import InputError, data
     if dataset == "nwucla":
@@ -23,7 +36,7 @@ def dataset_for(dataset, data_root, modality, split, window=64):
     raise InputError(f"dataset must be 'nwucla' or 'ntu', got {dataset!r}")
 
 
-def score(model, ds, batch_size=64):
+def score(model: Model, ds: Dataset, batch_size: int = 64) -> Tuple[F32Array, I64Array]:
     """(scores (n, classes) float32, labels (n,)) over the dataset in order."""
     from ctrgcn.training.data import batches
     out, labels = [], []
@@ -35,7 +48,8 @@ def score(model, ds, batch_size=64):
     return np.concatenate(out).astype(np.float32), np.concatenate(labels).astype(np.int64)
 
 
-def report(scores, labels, class_names=None, out=None):
+def report(scores: ArrayLike, labels: NDArray[np.integer[Any]], class_names: Optional[Sequence[str]] = None,
+           out: Optional[IO[str]] = None) -> Dict[str, Any]:
     """Print top-1 / top-5, per-class accuracy and the confusion matrix; return the numbers."""
     out = sys.stdout if out is None else out
     from ctrgcn import metrics
@@ -57,7 +71,8 @@ def report(scores, labels, class_names=None, out=None):
     return {"top1": top1, "top5": top5, "per_class": per_class, "confusion": conf}
 
 
-def main(argv):
+def main(argv: Optional[Sequence[str]]) -> int:
+    """Score the model as the arguments say and print the report; the exit status (0)."""
     ap = argparse.ArgumentParser(prog="python -m ctrgcn eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True, help="any weight file ctrgcn.load reads")
@@ -93,9 +108,11 @@ def main(argv):
     print(f"{args.weights}: {dataset} {args.split} split, {modality}")
     report(scores, labels, getattr(model, "classes", None))
     if args.scores:
-        extra = {"names": np.array(ds.names)} if getattr(ds, "names", None) is not None else {}
-        np.savez(args.scores, scores=scores, labels=labels, modality=np.array(modality),
-                 dataset=np.array(dataset), split=np.array(args.split), **extra)
+        arrays: Dict[str, ArrayLike] = {"scores": scores, "labels": labels, "modality": np.array(modality),
+                                        "dataset": np.array(dataset), "split": np.array(args.split)}
+        if getattr(ds, "names", None) is not None:
+            arrays["names"] = np.array(ds.names)
+        savez(args.scores, arrays)
         print(f"scores saved to {args.scores}")
     return 0
 

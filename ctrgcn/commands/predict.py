@@ -5,14 +5,24 @@ INPUT: an NTU RGB+D ``.skeleton``, an NW-UCLA ``.json``, or a ``.npy`` / ``.npz`
 (T, M, V, C) or (C, T, V, M) (a sequences ``.npz`` gives one prediction per sequence). The model's own
 preprocessing is applied (``ctrgcn/inputs.py``). Without ``--weights`` the shipped NW-UCLA model
 (``nwucla_ctrgcn_joint``) is used where the inputs fit it."""
+from __future__ import annotations
+
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
+
+# (label, array) of one recording, as ctrgcn.inputs.read_recordings gives them
+Recording = Tuple[str, NDArray[Any]]
 
 
-def _default_model(recordings):
+def _default_model(recordings: Sequence[Recording]) -> Model:
     """The shipped NW-UCLA model, when it is shipped and every recording fits it."""
     from ctrgcn import InputError, pretrained
     from ctrgcn.inputs import to_tmvc
@@ -30,7 +40,8 @@ def _default_model(recordings):
     return pretrained(DEFAULT_MODEL)
 
 
-def predict_recordings(model, recordings, modality="joint", top_k=5, preprocess="auto"):
+def predict_recordings(model: Model, recordings: Sequence[Recording], modality: str = "joint", top_k: int = 5,
+                       preprocess: str = "auto") -> List[Dict[str, Any]]:
     """[{"input", "top": [{"class", "index", "probability"}]}] for (label, array) recordings."""
     from ctrgcn.inputs import prepare, to_tmvc
     from ctrgcn import InputError
@@ -52,7 +63,8 @@ def predict_recordings(model, recordings, modality="joint", top_k=5, preprocess=
     return results
 
 
-def main(argv):
+def main(argv: Optional[Sequence[str]]) -> int:
+    """Predict the inputs the arguments name and print the top classes; the exit status (0)."""
     ap = argparse.ArgumentParser(prog="python -m ctrgcn predict", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="INPUT", help=".skeleton, .json, .npy or .npz")

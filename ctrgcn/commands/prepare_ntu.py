@@ -1,17 +1,20 @@
 """python -m ctrgcn prepare-ntu SKELETON_DIR OUT_DIR [--benchmark ntu60|ntu120] [--workers N]"""
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import time
+from typing import IO, Optional, Sequence
 
 
 class ProgressBar:
     """A one-line bar on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, stream=sys.stderr, width=30):
+    def __init__(self, stream: IO[str] = sys.stderr, width: int = 30) -> None:
         self.stream, self.width, self.start, self.last = stream, width, time.perf_counter(), 0.0
 
-    def __call__(self, done, total):
+    def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
         if done < total and now - self.last < 0.1:
             return
@@ -24,7 +27,8 @@ class ProgressBar:
         self.stream.flush()
 
 
-def main(argv):
+def main(argv: Optional[Sequence[str]]) -> int:
+    """Prepare as the arguments say and print the summary; the exit status (1 when every file failed)."""
     parser = argparse.ArgumentParser(prog="python -m ctrgcn prepare-ntu",
                                      description="NTU RGB+D raw .skeleton files -> PaddleVideo / CTR-GCN arrays, "
                                                  "as the reference preparation scripts make them")

@@ -2,15 +2,20 @@
 
 A bundled recipe can be named without a path (``--config nwucla_ctrgcn_joint``); ``--set
 key=value`` overrides single settings (value parsed as YAML / JSON: numbers, true/false, lists)."""
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import sys
+from typing import Any, Optional, Sequence
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
-def resolve(config):
+def resolve(config: str) -> str:
+    """A config path: ``config`` itself when it exists, else the bundled recipe of that name
+    (``.yaml`` / ``.json`` added); an InputError listing the recipes when there is none."""
     if os.path.exists(config):
         return config
     for ext in ("", ".yaml", ".json"):
@@ -22,14 +27,16 @@ def resolve(config):
     raise InputError(f"no config {config!r}; bundled: {', '.join(names)}")
 
 
-def parse_value(text):
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: parsed as JSON (numbers, true / false, lists), else the text itself."""
     try:
         return json.loads(text)
     except ValueError:
         return text
 
 
-def main(argv):
+def main(argv: Optional[Sequence[str]]) -> int:
+    """Train as the arguments say and print the best validation accuracy; the exit status (0)."""
     ap = argparse.ArgumentParser(prog="python -m ctrgcn train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="a YAML / JSON file, or a bundled recipe name")

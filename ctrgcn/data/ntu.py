@@ -1,24 +1,27 @@
 """NTU RGB+D: the .skeleton reader, the reference preparation (parse, denoise, translate, pad,
 split) and a dataset over its output. Parsing, denoising and translation run in C
 (``csrc/data``); this module orders files, splits and writes them."""
+from __future__ import annotations
+
 import os
 import pickle
 import re
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
 from ctrgcn.classes import NTU60_CLASSES
 from ctrgcn._core import Error, FileError, InputError
+from ctrgcn._types import F32Array, I64Array, PathLike, SkeletonRecord
 from ctrgcn.data._pickle import load_labels
-from ctrgcn.data._seed import mix_seed
 from ctrgcn.data.modalities import check_modality
 from ctrgcn.formats.npz import read_npy, read_npz
 
@@ -43,7 +46,7 @@ BENCHMARKS = {
 NUM_CLASSES = {"ntu60": 60, "ntu120": 120}
 
 
-def parse_name(name):
+def parse_name(name: str) -> Dict[str, int]:
     """{'setup', 'camera', 'performer', 'replication', 'action'} of a name like S001C001P001R001A011."""
     m = NAME_RE.match(name)
     if not m:
@@ -53,20 +56,22 @@ def parse_name(name):
 
 @dataclass
 class Body:
+    """One body of a ``.skeleton`` file: its tracking id and where and when it was seen."""
     id: str
-    joints: np.ndarray     # (n, 25, 3) float32, metres
-    colors: np.ndarray     # (n, 25, 2) float32, pixels of the RGB frame
-    interval: np.ndarray   # (n,) the scripts' packed valid-frame indices: first .. first + n - 1
-    frames: np.ndarray     # (n,) valid-frame index of each appearance
+    joints: F32Array       # (n, 25, 3) float32, metres
+    colors: F32Array       # (n, 25, 2) float32, pixels of the RGB frame
+    interval: I64Array     # (n,) the scripts' packed valid-frame indices: first .. first + n - 1
+    frames: I64Array       # (n,) valid-frame index of each appearance
     motion: Optional[float]  # sum of per-axis variances; only for samples with >= 2 bodies
 
 
 @dataclass
 class Skeleton:
+    """A parsed ``.skeleton`` file: its frame counts, the frames without a body, the bodies."""
     name: str
     num_frames_in_file: int
     num_frames: int          # frames with at least one body
-    frames_drop: np.ndarray  # 0-based file frames with no body
+    frames_drop: I64Array    # 0-based file frames with no body
     bodies: List[Body]
 
 
@@ -75,30 +80,30 @@ class PreparedSample:
     """Every stage of the reference preparation of one file."""
     name: str
     skeleton: Skeleton
-    denoised: np.ndarray        # (T, 75) one actor / (T, 150) two
-    denoised_colors: np.ndarray  # (valid frames, actors, 25, 2), NaN where absent
+    denoised: F32Array          # (T, 75) one actor / (T, 150) two
+    denoised_colors: F32Array   # (valid frames, actors, 25, 2), NaN where absent
     actor1_ids: List[str]
     actor2_ids: List[str]
     actors_info: Optional[str]  # the scripts' actors_info text (multi-body samples)
     body_dropped: List[int]     # per body: 0 kept, 1 length filter, 2 spread filter, 3 not placed
     frames_removed: int
     origin_frame: int
-    origin: np.ndarray          # (3,) subtracted from every x, y, z
-    aligned: np.ndarray         # (T, 75 or 150) after translation, before padding
+    origin: F32Array            # (3,) subtracted from every x, y, z
+    aligned: F32Array           # (T, 75 or 150) after translation, before padding
 
-    def padded(self, max_frames=MAX_FRAMES):
+    def padded(self, max_frames: int = MAX_FRAMES) -> F32Array:
         """(max_frames, 150): zero-padded frames, zero second actor for one-actor samples."""
         out = np.zeros((max_frames, 150), np.float32)
         T = min(len(self.aligned), max_frames)
         out[:T, :self.aligned.shape[1]] = self.aligned[:T]
         return out
 
-    def paddle(self, max_frames=MAX_FRAMES):
+    def paddle(self, max_frames: int = MAX_FRAMES) -> F32Array:
         """(3, max_frames, 25, 2), PaddleVideo's layout."""
         return to_paddle(self.padded(max_frames))
 
 
-def to_paddle(x):
+def to_paddle(x: ArrayLike) -> NDArray[Any]:
     """(..., T, 150) -> (..., 3, T, 25, 2)."""
     x = np.asarray(x)
     lead, T = x.shape[:-2], x.shape[-2]
@@ -106,23 +111,23 @@ def to_paddle(x):
     return np.ascontiguousarray(np.moveaxis(y, (-4, -3, -2, -1), (-3, -1, -2, -4)))
 
 
-def _skeleton(name, d):
+def _skeleton(name: str, d: SkeletonRecord) -> Skeleton:
     bodies = [Body(b["id"], b["joints"], b["colors"], b["interval"], b["frames"], b["motion"]) for b in d["bodies"]]
     return Skeleton(name, d["num_frames_in_file"], d["num_frames"], d["frames_drop"], bodies)
 
 
-def _stem(path):
+def _stem(path: PathLike) -> str:
     name = os.path.basename(os.fspath(path))
     return name[:-len(".skeleton")] if name.endswith(".skeleton") else name
 
 
-def read_skeleton(path):
+def read_skeleton(path: PathLike) -> Skeleton:
     """Parse an NTU RGB+D .skeleton file (C). Raises ctrgcn.InputError naming the file and line
     when it is malformed or truncated, ctrgcn.FileError when it cannot be read."""
     return _skeleton(_stem(path), _core.data_prepare_skeleton(os.fspath(path), 0))
 
 
-def prepare_sample(path):
+def prepare_sample(path: PathLike) -> PreparedSample:
     """Parse, denoise and translate one file exactly as the reference scripts do."""
     d = _core.data_prepare_skeleton(os.fspath(path), 2)
     sk = _skeleton(_stem(path), d)
@@ -132,14 +137,18 @@ def prepare_sample(path):
                           d["origin_frame"], d["origin"], d["aligned"])
 
 
-def split_orders(names, field_name, train_ids, test_ids):
+def split_orders(names: Sequence[str], field_name: str, train_ids: Iterable[int],
+                 test_ids: Iterable[int]) -> Tuple[I64Array, I64Array]:
     """Row orders (indices into names) of the train and test files of one split."""
     values = np.array([parse_name(n)[field_name] for n in names], dtype=np.int64)
-    order = lambda ids: np.concatenate([np.flatnonzero(values == i) for i in ids] or [np.zeros(0, np.int64)])
+
+    def order(ids: Iterable[int]) -> NDArray[np.intp]:
+        return np.concatenate([np.flatnonzero(values == i) for i in ids] or [np.zeros(0, np.int64)])
+
     return order(train_ids).astype(np.int64), order(test_ids).astype(np.int64)
 
 
-def _read_ignore(ignore):
+def _read_ignore(ignore: Union[PathLike, Iterable[str], None]) -> Set[str]:
     if ignore is None:
         return set()
     if isinstance(ignore, (str, os.PathLike)):
@@ -154,7 +163,7 @@ def _read_ignore(ignore):
 _DROP_REASON = {1: "length <= 11 frames", 2: "spread filter", 3: "overlaps both actors"}
 
 
-def _log_sample(log, s):
+def _log_sample(log: IO[str], s: PreparedSample) -> None:
     notes = []
     if s.skeleton.frames_drop.size:
         notes.append(f"{len(s.skeleton.frames_drop)} frames without body dropped: {s.skeleton.frames_drop.tolist()}")
@@ -169,8 +178,21 @@ def _log_sample(log, s):
         log.write("".join("    " + line + "\n" for line in s.actors_info.rstrip("\n").split("\n")))
 
 
-def prepare_ntu(skeleton_dir, out_dir, benchmark="ntu60", workers=None, max_frames=MAX_FRAMES, npz=True,
-                ignore=None, progress=None):
+class PrepareSummary(TypedDict):
+    """What ``prepare_ntu`` did: files found, prepared, failed (their names) and skipped, the time
+    taken, and the samples of each split (``"xsub/train"``: count, ...)."""
+    files: int
+    prepared: int
+    failed: List[str]
+    skipped: int
+    seconds: float
+    files_per_second: float
+    splits: Dict[str, int]
+
+
+def prepare_ntu(skeleton_dir: PathLike, out_dir: PathLike, benchmark: str = "ntu60", workers: Optional[int] = None,
+                max_frames: int = MAX_FRAMES, npz: bool = True, ignore: Union[PathLike, Iterable[str], None] = None,
+                progress: Optional[Callable[[int, int], object]] = None) -> PrepareSummary:
     """The whole reference preparation of a folder of .skeleton files.
 
     Writes, per split (ntu60: xsub, xview; ntu120: xsub, xset), PaddleVideo's
@@ -192,7 +214,8 @@ def prepare_ntu(skeleton_dir, out_dir, benchmark="ntu60", workers=None, max_fram
     out_dir.mkdir(parents=True, exist_ok=True)
     log = open(out_dir / "prepare_ntu.log", "w")
     log.write(f"prepare-ntu {benchmark}: {skeleton_dir}\n")
-    files, notes = [], []
+    files: List[Path] = []
+    notes: List[str] = []
     for p in sorted(skeleton_dir.glob("*.skeleton")):
         name = p.name[:-len(".skeleton")]
         if not NAME_RE.match(name):
@@ -206,29 +229,36 @@ def prepare_ntu(skeleton_dir, out_dir, benchmark="ntu60", workers=None, max_fram
     for n in notes:
         log.write(n + "\n")
 
-    names, labels, rows, failed = [], [], [], []
+    names: List[str] = []
+    labels: List[int] = []
+    rows: List[Tuple[int, int, int]] = []  # (offset, frames, width) of each sample in the temporary file
+    failed: List[str] = []
     start = time.perf_counter()
     tmp = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".prepare-ntu-", suffix=".f32", delete=False)
     try:
         offset = 0
 
-        def work(path):
+        def work(path: Path) -> Union[PreparedSample, str]:
+            """The prepared sample, or the message of the error that stopped it."""
             try:
-                return prepare_sample(path), None
+                return prepare_sample(path)
             except Error as exc:
-                return None, str(exc)
+                return str(exc)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             window = workers * 4
+            pending: List[Optional[Future[Union[PreparedSample, str]]]]  # None once taken
             pending = [pool.submit(work, p) for p in files[:window]]
             for i, p in enumerate(files):
-                sample, err = pending[i].result()
+                future = pending[i]
+                assert future is not None
+                sample = future.result()
                 pending[i] = None
                 if i + window < len(files):
                     pending.append(pool.submit(work, files[i + window]))
-                if err is not None:
+                if isinstance(sample, str):
                     failed.append(p.name)
-                    log.write(f"{p.name}: FAILED, left out: {err}\n")
+                    log.write(f"{p.name}: FAILED, left out: {sample}\n")
                 else:
                     _log_sample(log, sample)
                     a = np.ascontiguousarray(sample.aligned, np.float32)
@@ -246,14 +276,14 @@ def prepare_ntu(skeleton_dir, out_dir, benchmark="ntu60", workers=None, max_fram
         elapsed = time.perf_counter() - start
         store = np.memmap(tmp.name, np.float32, "r", shape=(offset,)) if offset else np.zeros(0, np.float32)
         labels_arr = np.array(labels, np.int64)
-        split_sizes = {}
+        split_sizes: Dict[str, int] = {}
         for folder, npz_name, field_name, train_ids, test_ids in BENCHMARKS[benchmark]:
             train, test = split_orders(names, field_name, train_ids, test_ids)
             outside = len(names) - len(train) - len(test)
             if outside:
                 log.write(f"{folder}: {outside} samples in neither split\n")
             (out_dir / folder).mkdir(exist_ok=True)
-            arrays = {}
+            arrays: Dict[str, Tuple[NDArray[np.float32], I64Array]] = {}
             for part, order in (("train", train), ("val", test)):
                 data = np.lib.format.open_memmap(out_dir / folder / f"{part}_data.npy", "w+", np.float32,
                                                  (len(order), 3, max_frames, 25, 2))
@@ -274,16 +304,17 @@ def prepare_ntu(skeleton_dir, out_dir, benchmark="ntu60", workers=None, max_fram
     finally:
         tmp.close()
         os.unlink(tmp.name)
-    summary = {"files": len(files), "prepared": len(names), "failed": failed, "skipped": len(notes),
-               "seconds": elapsed, "files_per_second": len(files) / elapsed if elapsed > 0 else float("inf"),
-               "splits": split_sizes}
+    summary: PrepareSummary = {
+        "files": len(files), "prepared": len(names), "failed": failed, "skipped": len(notes), "seconds": elapsed,
+        "files_per_second": len(files) / elapsed if elapsed > 0 else float("inf"), "splits": split_sizes}
     log.write(f"{len(names)} prepared, {len(failed)} failed, {len(notes)} skipped; "
               f"{summary['files_per_second']:.1f} files/s with {workers} workers\n")
     log.close()
     return summary
 
 
-def _write_npz(path, arrays, labels, num_classes, max_frames, chunk=256):
+def _write_npz(path: Path, arrays: Mapping[str, Tuple[NDArray[np.float32], I64Array]], labels: I64Array,
+               num_classes: int, max_frames: int, chunk: int = 256) -> None:
     """CTR-GCN's npz, streamed from the PaddleVideo arrays so nothing of data-set size sits in memory."""
     import zipfile
     with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
@@ -312,8 +343,9 @@ class NTUDataset(BatchedDataset):
     angles uniform in [-rotation, rotation] rad. Evaluation: the centre crop with p = test_p resized
     to `window` (ctrgcn.preprocess). Randomness is a function of (seed, epoch, index)."""
 
-    def __init__(self, root, split="train", modality="joint", augment=None, window=64, p_interval=(0.5, 1.0),
-                 test_p=0.95, rotation=0.3, seed=0, mmap=True):
+    def __init__(self, root: PathLike, split: str = "train", modality: str = "joint", augment: Optional[bool] = None,
+                 window: int = 64, p_interval: Sequence[float] = (0.5, 1.0), test_p: float = 0.95,
+                 rotation: float = 0.3, seed: int = 0, mmap: bool = True) -> None:
         if split not in ("train", "val", "test"):
             raise InputError(f"split must be 'train' or 'val' ('test'), got {split!r}")
         part = "train" if split == "train" else "val"
@@ -336,12 +368,12 @@ class NTUDataset(BatchedDataset):
                 raise InputError(f"file '{root}': x_{key} holds {x.dtype}, not numbers")
             if x.ndim != 3 or x.shape[2] != 150:
                 raise InputError(f"file '{root}': x_{key} must be (N, T, 150), got {x.shape}")
-            self.data = to_paddle(x.astype(np.float32))
+            self.data: F32Array = to_paddle(x.astype(np.float32))
             y = np.asarray(z[f"y_{key}"])
             if y.dtype.kind not in "fiub" or y.ndim != 2 or len(y) != len(x) or y.shape[1] < 1:
                 raise InputError(f"file '{root}': y_{key} must be one-hot (N, classes), got {y.shape}")
             self.labels = y.argmax(axis=1).astype(np.int64)
-            self.names = None
+            self.names: Optional[List[str]] = None
         else:
             data_path, label_path = root / f"{part}_data.npy", root / f"{part}_label.pkl"
             if not data_path.is_file() or not label_path.is_file():
@@ -364,16 +396,13 @@ class NTUDataset(BatchedDataset):
         if len(self.labels) != len(self.data):
             raise InputError(f"'{root}': {len(self.data)} samples but {len(self.labels)} labels")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
-
-    def batch(self, indices, epoch=None):
-        """(x (B, 3, window, 25, M) float32, y (B,) int64), assembled in C over threads."""
+    def batch(self, indices: ArrayLike, epoch: Optional[int] = None) -> Tuple[F32Array, I64Array]:
+        """(x (B, 3, window, 25, M) float32, y (B,) int64), assembled in C over threads (an index
+        out of range is the C side's InputError)."""
         idx = np.asarray(indices, np.int64).reshape(-1)
-        seed = mix_seed(self.seed, self.epoch if epoch is None else epoch)
-        x = _core.data_ntu_batch(self.data, idx, seed, self.augment, self.window, self.p_interval[0],
+        x = _core.data_ntu_batch(self.data, idx, self._seed(epoch), self.augment, self.window, self.p_interval[0],
                                  self.p_interval[1], self.test_p, 64, self.rotation, self._modality)
         return x, self.labels[idx] if len(idx) else np.zeros(0, np.int64)

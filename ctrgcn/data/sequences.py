@@ -5,23 +5,50 @@ sequence i is ``frames[offsets[i]:offsets[i + 1]]`` — ``labels`` int64 (n), an
 (n), ``classes`` (K), ``edges`` int64 (E, 2) (0-based inward pairs: child, parent) and ``split`` (n) of
 "train" / "val". ``write_npz`` writes one.
 """
+from __future__ import annotations
+
 import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypedDict, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._files import savez
+from ctrgcn._types import F32Array, I64Array, PathLike
 from ctrgcn.data._base import BatchedDataset
-from ctrgcn.data._seed import mix_seed
 from ctrgcn.data.modalities import check_modality, parents_of
-from ctrgcn.skeletons import GRAPHS, Graph
+from ctrgcn.skeletons import GRAPHS, Graph, GraphLike
 
 ROTATION = 0.3  # radians per axis, as the NTU training augmentation draws them
 P_INTERVAL = (0.5, 1.0)
 TEST_P = 0.95
 
+_S = TypeVar("_S", bound="Sequences")
+# a graph as Sequences keeps it: a built-in name, or an edge list of (child, parent) pairs
+GraphRef = Union[str, List[List[int]]]
 
-def _as_tmvc(seq, i):
+
+class SequencesFile(TypedDict):
+    """The checked contents of a sequences file, as ``read_sequences_npz`` returns them."""
+    sequences: List[F32Array]
+    labels: I64Array
+    names: List[str]
+    classes: Optional[List[str]]
+    edges: Optional[I64Array]
+    split: Optional[NDArray[np.str_]]
+
+
+class ModelArgs(TypedDict):
+    """Keyword arguments of a ``ctrgcn.Model`` that a dataset decides (``Sequences.model_args``)."""
+    num_classes: int
+    graph: GraphRef
+    num_person: int
+    in_channels: int
+
+
+def _as_tmvc(seq: ArrayLike, i: int) -> NDArray[Any]:
     a = np.asarray(seq)
     if a.dtype.kind not in "fiu":
         raise InputError(f"sequence {i}: expected numbers, got dtype {a.dtype}")
@@ -36,7 +63,7 @@ def _as_tmvc(seq, i):
     return a
 
 
-def graph_of(graph, V):
+def graph_of(graph: Optional[GraphLike], V: int) -> Tuple[GraphRef, Optional[Graph]]:
     """A built-in name, a ``Graph`` or (child, parent) edges -> (name or edge list, Graph or None),
     checked against V joints. An edge list equal to a built-in graph's bones becomes its name."""
     if isinstance(graph, str):
@@ -74,8 +101,10 @@ class Sequences(BatchedDataset):
     the built-in graph with V joints. ``graph``, ``num_person``, ``in_channels`` and ``classes`` are
     what a model for this data needs (``model_args()``)."""
 
-    def __init__(self, sequences, labels, graph=None, window=64, train=False, modality="joint", names=None,
-                 classes=None, p_interval=P_INTERVAL, rotation=None, seed=0):
+    def __init__(self, sequences: Iterable[ArrayLike], labels: ArrayLike, graph: Optional[GraphLike] = None,
+                 window: int = 64, train: bool = False, modality: str = "joint",
+                 names: Optional[Iterable[object]] = None, classes: Optional[Iterable[object]] = None,
+                 p_interval: Sequence[float] = P_INTERVAL, rotation: Optional[float] = None, seed: int = 0) -> None:
         seqs = [_as_tmvc(s, i) for i, s in enumerate(sequences)]
         if not seqs:
             raise InputError("Sequences: no sequences")
@@ -117,7 +146,8 @@ class Sequences(BatchedDataset):
         self._parents = parents_of(self._graph if self._graph is not None else self.graph, V)
 
     @classmethod
-    def from_npz(cls, path, split=None, window=64, train=None, modality="joint", **kwargs):
+    def from_npz(cls: Type[_S], path: PathLike, split: Optional[str] = None, window: int = 64,
+                 train: Optional[bool] = None, modality: str = "joint", **kwargs: Any) -> _S:
         """The sequences of a file (see the module docstring), those of ``split`` ("train" / "val")
         when given; ``train=None`` augments when split is "train"."""
         f = read_sequences_npz(path)
@@ -134,23 +164,18 @@ class Sequences(BatchedDataset):
         return cls([f["sequences"][i] for i in keep], f["labels"][keep], graph=graph, window=window, train=train,
                    modality=modality, names=[f["names"][i] for i in keep], classes=classes, **kwargs)
 
-    def model_args(self):
+    def model_args(self) -> ModelArgs:
         """Keyword arguments of a ``ctrgcn.Model`` for this data (variant and seed aside)."""
         K = len(self.classes) if self.classes is not None else int(self.labels.max()) + 1
         return dict(num_classes=K, graph=self.graph, num_person=self.num_person, in_channels=self.in_channels)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.labels)
 
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
-
-    def batch(self, indices, epoch=None):
+    def batch(self, indices: ArrayLike, epoch: Optional[int] = None) -> Tuple[F32Array, I64Array]:
         """(x (B, C, window, V, M) float32, y (B,) int64), assembled in C over threads."""
-        idx = np.asarray(indices, np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} samples")
-        seed = mix_seed(self.seed, self.epoch if epoch is None else epoch)
+        idx = self._checked_indices(indices)
+        seed = self._seed(epoch)
         parents = self._parents if self.modality in ("bone", "bone_motion") else None
         x = _core.data_seq_batch(self._pool, self._offsets, self._lengths, idx, seed, self.train, self.window,
                                  self.p_interval[0], self.p_interval[1], TEST_P, self.window,
@@ -158,7 +183,7 @@ class Sequences(BatchedDataset):
         return x, self.labels[idx]
 
 
-def _strings(z, key, n, path):
+def _strings(z: Mapping[str, NDArray[Any]], key: str, n: Optional[int], path: str) -> Optional[List[str]]:
     if key not in z:
         return None
     a = z[key]
@@ -168,7 +193,7 @@ def _strings(z, key, n, path):
     return [x.decode() if isinstance(x, bytes) else str(x) for x in a]
 
 
-def read_sequences_npz(path, z=None):
+def read_sequences_npz(path: PathLike, z: Optional[Mapping[str, NDArray[Any]]] = None) -> SequencesFile:
     """The checked contents of a sequences file: dict of sequences (list of (T_i, M, V, C) float32),
     labels, names, classes (or None), edges (or None), split (array of str, or None)."""
     path = os.fspath(path)
@@ -203,28 +228,32 @@ def read_sequences_npz(path, z=None):
         if edges.dtype.kind not in "iu" or (edges.size and (edges.ndim != 2 or edges.shape[1] != 2)):
             raise InputError(f"{path!r}: 'edges' must be int (E, 2), got {edges.dtype} {edges.shape}")
         edges = edges.reshape(-1, 2).astype(np.int64)
-    split = _strings(z, "split", n, path)
-    if split is not None:
-        bad = sorted(set(split) - {"train", "val"})
+    split_names = _strings(z, "split", n, path)
+    split = None
+    if split_names is not None:
+        bad = sorted(set(split_names) - {"train", "val"})
         if bad:
             raise InputError(f"{path!r}: 'split' holds {bad[0]!r}; expected 'train' or 'val'")
-        split = np.array(split)
+        split = np.array(split_names)
     names = _strings(z, "names", n, path) or [str(i) for i in range(n)]
     frames = np.ascontiguousarray(frames, np.float32)
     return dict(sequences=[frames[offsets[i]:offsets[i + 1]] for i in range(n)], labels=labels.astype(np.int64),
                 names=names, classes=classes, edges=edges, split=split)
 
 
-def write_npz(path, sequences, labels, names=None, classes=None, edges=None, split=None):
+def write_npz(path: PathLike, sequences: Iterable[ArrayLike], labels: ArrayLike,
+              names: Optional[Iterable[object]] = None, classes: Optional[Iterable[object]] = None,
+              edges: Optional[ArrayLike] = None, split: Optional[Iterable[object]] = None) -> None:
     """Write sequences (each (T_i, V, C) or (T_i, M, V, C)) in the file form ``from_npz`` reads."""
     seqs = [_as_tmvc(s, i) for i, s in enumerate(sequences)]
     M = max(s.shape[1] for s in seqs)
     frames = np.concatenate([np.pad(s, ((0, 0), (0, M - s.shape[1]), (0, 0), (0, 0))) for s in seqs]).astype(np.float32)
-    out = dict(frames=frames, offsets=np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64),
-               labels=np.asarray(labels, np.int64))
+    out: Dict[str, NDArray[Any]] = dict(
+        frames=frames, offsets=np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64),
+        labels=np.asarray(labels, np.int64))
     for key, value in (("names", names), ("classes", classes), ("split", split)):
         if value is not None:
             out[key] = np.array([str(v) for v in value])
     if edges is not None:
         out["edges"] = np.asarray(edges, np.int64).reshape(-1, 2)
-    np.savez(path, **out)
+    savez(path, out)

@@ -1,15 +1,19 @@
 """NW-UCLA (all_sqe/*.json) with the official CTR-GCN feeder's protocol; samples are made in C."""
+from __future__ import annotations
+
 import json
 import re
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ctrgcn.data._base import BatchedDataset
 from ctrgcn import _core
 from ctrgcn.classes import NWUCLA_CLASSES
 from ctrgcn._core import FileError, InputError
-from ctrgcn.data._seed import mix_seed
+from ctrgcn._types import F32Array, F64Array, I64Array, PathLike
 from ctrgcn.data.modalities import check_modality
 
 NAME_RE = re.compile(r"^a(\d+)_s(\d+)_e(\d+)_v(\d+)$")
@@ -18,7 +22,7 @@ NUM_CLASSES = 10
 TIME_STEPS = 52
 
 
-def load_sequence(path):
+def load_sequence(path: PathLike) -> Tuple[F64Array, int]:
     """(skeletons (T, 20, 3) float64, label 0..9) of one all_sqe JSON file, checked."""
     path = Path(path)
     try:
@@ -63,7 +67,8 @@ class NWUCLA(BatchedDataset):
     split is "train") chooses the training draw and rotation or the fixed evaluation frames, so the
     training views can also be scored as the validation view is."""
 
-    def __init__(self, root, split="train", modality="joint", repeat=1, seed=0, augment=None):
+    def __init__(self, root: PathLike, split: str = "train", modality: str = "joint", repeat: int = 1, seed: int = 0,
+                 augment: Optional[bool] = None) -> None:
         if split not in VIEWS:
             raise InputError(f"split must be 'train' or 'val', got {split!r}")
         if int(repeat) < 1:
@@ -77,10 +82,11 @@ class NWUCLA(BatchedDataset):
         self.augment = (split == "train") if augment is None else bool(augment)
         self._modality = check_modality(modality)
         files = [p for p in sorted(root.glob("*.json"))
-                 if NAME_RE.match(p.stem) and int(NAME_RE.match(p.stem).group(4)) in VIEWS[split]]
+                 if (m := NAME_RE.match(p.stem)) and int(m.group(4)) in VIEWS[split]]
         if not files:
             raise FileError(f"'{root}' holds no NW-UCLA files of views {VIEWS[split]}")
-        seqs, labels = [], []
+        seqs: List[F64Array] = []
+        labels: List[int] = []
         for p in files:
             x, y = load_sequence(p)
             seqs.append(x)
@@ -92,18 +98,12 @@ class NWUCLA(BatchedDataset):
         self._offsets = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)
         self._pool = np.ascontiguousarray(np.concatenate(seqs), np.float64)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.names) * self.repeat
 
-    def set_epoch(self, epoch):
-        self.epoch = int(epoch)
-
-    def batch(self, indices, epoch=None):
+    def batch(self, indices: ArrayLike, epoch: Optional[int] = None) -> Tuple[F32Array, I64Array]:
         """(x (B, 3, 52, 20, 1) float32, y (B,) int64), assembled in C over threads."""
-        idx = np.asarray(indices, np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} samples")
-        seed = mix_seed(self.seed, self.epoch if epoch is None else epoch)
-        x = _core.data_ucla_batch(self._pool, self._offsets, self._lengths, idx, self.augment, seed,
+        idx = self._checked_indices(indices)
+        x = _core.data_ucla_batch(self._pool, self._offsets, self._lengths, idx, self.augment, self._seed(epoch),
                                   self._modality, TIME_STEPS)
         return x, self.labels[idx % len(self.names)]

@@ -3,9 +3,13 @@
 Official PyTorch, wrapped checkpoints and DataParallel: ``module.`` prefixes go. PaddleVideo:
 ``backbone.`` / ``head.`` prefixes go, BatchNorm ``_mean`` / ``_variance`` become ``running_mean`` /
 ``running_var``, and ``fc.weight`` (a Paddle Linear stores ``[in, out]``) is transposed."""
+from __future__ import annotations
+
 from collections import OrderedDict
+from typing import Any, Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ctrgcn._core import InputError
 
@@ -14,7 +18,7 @@ DROPPED = ("num_batches_tracked", "StructuredToParameterName@@")
 PREFIXES = ("module.", "backbone.", "head.")
 
 
-def unwrap_checkpoint(obj, what):
+def unwrap_checkpoint(obj: Any, what: str) -> dict[Any, Any]:
     """The dict of tensors inside a checkpoint: the object itself, or what it holds under one of the
     usual keys (``state_dict``, ``model``, ``weights``...)."""
     for _ in range(3):
@@ -30,10 +34,11 @@ def unwrap_checkpoint(obj, what):
                      f"{', '.join(WRAPPER_KEYS)})")
 
 
-def normalise(state, paddle_layout=False, what="weights"):
+def normalise(state: Mapping[Any, Any], paddle_layout: bool = False,
+              what: str = "weights") -> OrderedDict[str, NDArray[Any]]:
     """OrderedDict project name -> ndarray. ``paddle_layout``: the source stores Linear weights
     ``[in, out]``; otherwise ``fc.weight`` is transposed only when its shape shows it."""
-    out = OrderedDict()
+    out: OrderedDict[str, NDArray[Any]] = OrderedDict()
     for key, value in state.items():
         if not isinstance(key, str):
             raise InputError(f"{what}: a tensor name that is not a string ({key!r})")

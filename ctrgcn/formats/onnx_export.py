@@ -8,15 +8,28 @@ aggregation ``einsum('ncuv,nctv->nctu')`` is ``MatMul(val [n,3,C,T,V], Ahat^T [n
 followed by a sum over subsets, so runtimes without Einsum take it. Per temporal module, one Conv
 holds the three pointwise branch convs. Input "x" ``[N, C, T, V, M]``, N and T dynamic; output
 "logits" ``[N, classes]``."""
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ctrgcn._core import FileError, InputError
+from ctrgcn._files import atomic_write
+from ctrgcn._types import BlockLayout, F64Array, PathLike
 from ctrgcn.formats.quantize import bn_scale_shift, fold_batchnorms
 
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
 
-def _onnx():
+# project name -> array (BatchNorms folded)
+State = Mapping[str, NDArray[Any]]
+
+
+def _onnx() -> Tuple[Any, Any, Any, Any]:
+    """The onnx module, helper, numpy_helper and TensorProto (untyped: onnx is an optional peer)."""
     try:
         import onnx
         from onnx import helper, numpy_helper, TensorProto
@@ -26,66 +39,69 @@ def _onnx():
 
 
 class _Graph:
-    def __init__(self, opset):
+    def __init__(self, opset: int) -> None:
         self.onnx, self.helper, self.numpy_helper, self.TP = _onnx()
         self.opset = opset
-        self.nodes, self.inits, self.count = [], [], 0
+        self.nodes: List[Any] = []  # onnx NodeProto
+        self.inits: List[Any] = []  # onnx TensorProto
+        self.count = 0
 
-    def name(self, hint):
+    def name(self, hint: str) -> str:
         self.count += 1
         return f"{hint}_{self.count}"
 
-    def const(self, array, hint="c"):
+    def const(self, array: ArrayLike, hint: str = "c") -> str:
         name = self.name(hint)
         arr = np.asarray(array)
         arr = arr.astype(np.int64 if arr.dtype.kind in "iu" else np.float32)
         self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    def op(self, op_type, inputs, hint=None, **attrs):
+    def op(self, op_type: str, inputs: Iterable[str], hint: Optional[str] = None, **attrs: Any) -> str:
         out = self.name(hint or op_type.lower())
         self.nodes.append(self.helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
 
-    def reduce_mean(self, x, axes, keepdims):
+    def reduce_mean(self, x: str, axes: Sequence[int], keepdims: int) -> str:
         if self.opset >= 18:
             return self.op("ReduceMean", [x, self.const(np.array(axes))], keepdims=keepdims)
         return self.op("ReduceMean", [x], axes=list(axes), keepdims=keepdims)
 
-    def reduce_sum(self, x, axes, keepdims):
+    def reduce_sum(self, x: str, axes: Sequence[int], keepdims: int) -> str:
         return self.op("ReduceSum", [x, self.const(np.array(axes))], keepdims=keepdims)
 
-    def conv(self, x, w, b=None, stride=1, dilation=1, group=1, hint="conv"):
+    def conv(self, x: str, w: NDArray[Any], b: Optional[ArrayLike] = None, stride: int = 1, dilation: int = 1,
+             group: int = 1, hint: str = "conv") -> str:
         kt = w.shape[2]
         pad = (kt - 1) * dilation // 2
         inputs = [x, self.const(w, hint + "_w")] + ([self.const(b, hint + "_b")] if b is not None else [])
         return self.op("Conv", inputs, hint, kernel_shape=[kt, 1], strides=[stride, 1], dilations=[dilation, 1],
                        pads=[pad, 0, pad, 0], group=group)
 
-    def affine(self, x, scale, shift, shape):
+    def affine(self, x: str, scale: ArrayLike, shift: ArrayLike, shape: Tuple[int, ...]) -> str:
         x = self.op("Mul", [x, self.const(np.asarray(scale).reshape(shape))])
         return self.op("Add", [x, self.const(np.asarray(shift).reshape(shape))])
 
 
-def _conv_wb(state, prefix):
+def _conv_wb(state: State, prefix: str) -> Tuple[NDArray[Any], Optional[NDArray[Any]]]:
     return state[prefix + ".weight"], state.get(prefix + ".bias")
 
 
-def _shift(state, bn):
+def _shift(state: State, bn: str) -> F64Array:
     """The shift a folded BatchNorm leaves (its weight is 1, mean 0)."""
     return bn_scale_shift(state, bn)[1]
 
 
-def _bias_plus_shift(state, conv, bn):
+def _bias_plus_shift(state: State, conv: str, bn: str) -> Tuple[NDArray[Any], NDArray[Any]]:
     w, b = _conv_wb(state, conv)
     return w, (b if b is not None else 0.0) + _shift(state, bn)
 
 
-def _gcn(g, state, p, L, x, V):
+def _gcn(g: _Graph, state: State, p: str, L: BlockLayout, x: str, V: int) -> str:
     """unit_gcn of block prefix p on x [n, ci, T, V] -> [n, gc, T, V] (ReLU applied)."""
     ci, gc, R, nrel = L["gcn_cin"], L["gcn_cout"], L["R"], L["nrel"]
     if L["fused"]:
-        w1, b1 = _conv_wb(state, p + ".gcn1.convs.conv1")
+        w1, b1 = state[p + ".gcn1.convs.conv1.weight"], state[p + ".gcn1.convs.conv1.bias"]
         nq = nrel * R
         Wq, bq = w1[:2 * nq], b1[:2 * nq]
         Wv, bv = w1[2 * nq:], b1[2 * nq:]
@@ -130,7 +146,7 @@ def _gcn(g, state, p, L, x, V):
     return g.op("Relu", [y])
 
 
-def _tcn(g, state, t, L, x):
+def _tcn(g: _Graph, state: State, t: str, L: BlockLayout, x: str) -> str:
     """Temporal module at prefix t (``l{k}.tcn1``) on x [n, tcn_cin, T, V] -> [n, cout, T', V]."""
     B, s = L["B"], L["stride"]
     if L["fused"]:
@@ -159,7 +175,7 @@ def _tcn(g, state, t, L, x):
     return g.op("Concat", branches, axis=1)
 
 
-def _residual(g, state, prefix, L, x):
+def _residual(g: _Graph, state: State, prefix: str, L: BlockLayout, x: str) -> Optional[str]:
     if L["residual"] == 0:
         return None
     if L["residual"] == 1:
@@ -168,8 +184,8 @@ def _residual(g, state, prefix, L, x):
     return g.conv(x, w, b, stride=L["stride"], hint=prefix)
 
 
-def build(model, opset=17):
-    """The onnx.ModelProto of ``model``'s eval network."""
+def build(model: Model, opset: int = 17) -> Any:
+    """The onnx.ModelProto of ``model``'s eval network (typed Any: onnx is an optional peer)."""
     if not 13 <= int(opset) <= 21:
         raise InputError(f"opset {opset}: this exporter writes opsets 13 to 21")
     g = _Graph(int(opset))
@@ -208,17 +224,12 @@ def build(model, opset=17):
     return proto
 
 
-def export(model, path, opset=17):
-    """Write ``model`` as an ONNX file at ``path``."""
+def export(model: Model, path: PathLike, opset: int = 17) -> None:
+    """Write ``model`` as an ONNX file at ``path``, atomically; a FileError when it cannot."""
     proto = build(model, opset)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
+        with atomic_write(path, tmp) as f:
             f.write(proto.SerializeToString())
-        os.replace(tmp, path)
     except OSError as exc:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
         raise FileError(f"cannot write {os.fspath(path)!r}: {exc.strerror}") from None

@@ -12,26 +12,36 @@
   maps them to the structured names the model needs. Without it, a PIR program's op graph does
   (``paddle_program``).
 """
+from __future__ import annotations
+
 import json
 import os
 import struct
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import PathLike
 from ctrgcn.formats import safe_pickle
+
+# one field of a protobuf message: (field number, wire type, varint, bytes); a varint field (wire
+# type 0) fills the varint and leaves b"", the others fill the bytes and leave 0
+Field = Tuple[int, int, int, bytes]
 
 STRUCTURE_KEY = "StructuredToParameterName@@"
 # framework.proto VarType.Type -> NumPy
-PADDLE_DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32, 6: np.float64,
-                 20: np.uint8, 21: np.int8}
-JSON_DTYPES = {"0.t_f32": np.float32, "0.t_f64": np.float64, "0.t_f16": np.float16, "0.t_i64": np.int64,
-               "0.t_i32": np.int32, "0.t_i8": np.int8, "0.t_ui8": np.uint8, "0.t_bool": np.bool_,
-               "0.t_i16": np.int16}
+PADDLE_DTYPES: Dict[int, type[np.generic]] = {
+    0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32, 6: np.float64, 20: np.uint8,
+    21: np.int8}
+JSON_DTYPES: Dict[str, type[np.generic]] = {
+    "0.t_f32": np.float32, "0.t_f64": np.float64, "0.t_f16": np.float16, "0.t_i64": np.int64, "0.t_i32": np.int32,
+    "0.t_i8": np.int8, "0.t_ui8": np.uint8, "0.t_bool": np.bool_, "0.t_i16": np.int16}
 MAX_NDIM = 8
 
 
-def read_pdparams(path):
+def read_pdparams(path: PathLike) -> Dict[Any, Any]:
     """name -> ndarray of a ``paddle.save`` pickle."""
     data = safe_pickle.read_file(path)
     if not data.startswith(b"\x80"):
@@ -43,7 +53,7 @@ def read_pdparams(path):
 
 
 # ---- protobuf, just enough to walk a ProgramDesc ----
-def _varint(buf, pos):
+def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
     value = shift = 0
     while True:
         if pos >= len(buf) or shift > 63:
@@ -56,66 +66,67 @@ def _varint(buf, pos):
             return value, pos
 
 
-def _fields(buf):
-    """(field number, wire type, value) of one message; value is int or bytes."""
+def _fields(buf: bytes) -> List[Field]:
+    """(field number, wire type, varint, bytes) of one message (see ``Field``)."""
     pos, out = 0, []
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
+        number, data = 0, b""
         if wire == 0:
-            value, pos = _varint(buf, pos)
+            number, pos = _varint(buf, pos)
         elif wire == 2:
             n, pos = _varint(buf, pos)
             if n > len(buf) - pos:
                 raise InputError("protobuf: truncated field")
-            value, pos = buf[pos:pos + n], pos + n
+            data, pos = buf[pos:pos + n], pos + n
         elif wire in (1, 5):
             n = 8 if wire == 1 else 4
             if n > len(buf) - pos:
                 raise InputError("protobuf: truncated field")
-            value, pos = buf[pos:pos + n], pos + n
+            data, pos = buf[pos:pos + n], pos + n
         else:
             raise InputError(f"protobuf: unsupported wire type {wire}")
-        out.append((field, wire, value))
+        out.append((field, wire, number, data))
     return out
 
 
-def _tensor_desc(buf):
+def _tensor_desc(buf: bytes) -> Tuple[Optional[int], Tuple[int, ...]]:
     dtype, dims = None, []
-    for field, wire, value in _fields(buf):
+    for field, wire, number, data in _fields(buf):
         if field == 1 and wire == 0:
-            dtype = value
+            dtype = number
         elif field == 2 and wire == 0:
-            dims.append(value - (1 << 64) if value >= 1 << 63 else value)
+            dims.append(number - (1 << 64) if number >= 1 << 63 else number)
         elif field == 2 and wire == 2:  # packed
             pos = 0
-            while pos < len(value):
-                v, pos = _varint(value, pos)
+            while pos < len(data):
+                v, pos = _varint(data, pos)
                 dims.append(v - (1 << 64) if v >= 1 << 63 else v)
     return dtype, tuple(dims)
 
 
-def _pdmodel_params(buf):
+def _pdmodel_params(buf: bytes) -> List[Tuple[str, Tuple[int, ...]]]:
     """[(name, shape)] of the persistable LoD tensors of block 0 of a ProgramDesc."""
     params = []
-    blocks = [v for f, w, v in _fields(buf) if f == 1 and w == 2]
+    blocks = [v for f, w, _, v in _fields(buf) if f == 1 and w == 2]
     if not blocks:
         raise InputError("the .pdmodel holds no program block")
-    for field, wire, var in _fields(blocks[0]):
+    for field, wire, _, var in _fields(blocks[0]):
         if field != 3 or wire != 2:
             continue
         name, persistable, vtype, shape = None, False, None, None
-        for f, w, v in _fields(var):
+        for f, w, n, v in _fields(var):
             if f == 1 and w == 2:
                 name = v.decode("utf-8", "replace")
             elif f == 3 and w == 0:
-                persistable = bool(v)
+                persistable = bool(n)
             elif f == 2 and w == 2:
-                for f2, w2, v2 in _fields(v):
+                for f2, w2, n2, v2 in _fields(v):
                     if f2 == 1 and w2 == 0:
-                        vtype = v2
+                        vtype = n2
                     elif f2 == 3 and w2 == 2:  # lod_tensor { tensor }
-                        for f3, w3, v3 in _fields(v2):
+                        for f3, w3, _, v3 in _fields(v2):
                             if f3 == 1 and w3 == 2:
                                 shape = _tensor_desc(v3)[1]
         if persistable and vtype == 7 and name is not None and name not in ("feed", "fetch") and shape is not None:
@@ -123,7 +134,7 @@ def _pdmodel_params(buf):
     return params
 
 
-def _json_params(text):
+def _json_params(text: str) -> List[Tuple[str, Tuple[int, ...]]]:
     """[(name, shape)] of the parameter ops ("p") of a PIR program."""
     try:
         prog = json.loads(text)
@@ -143,8 +154,8 @@ def _json_params(text):
     return params
 
 
-def _read_lod_tensor(buf, pos):
-    def take(n):
+def _read_lod_tensor(buf: bytes, pos: int) -> Tuple[NDArray[Any], int]:
+    def take(n: int) -> bytes:
         nonlocal pos
         if n < 0 or n > len(buf) - pos:
             raise InputError("truncated tensor record")
@@ -176,7 +187,7 @@ def _read_lod_tensor(buf, pos):
     return np.frombuffer(raw, dtype=dtype).reshape(dims).copy(), pos
 
 
-def inference_prefix(path):
+def inference_prefix(path: PathLike) -> str:
     """The common prefix of an inference model's files, given any of them (or the prefix)."""
     path = os.fspath(path)
     for ext in (".pdiparams.info", ".pdiparams", ".pdmodel", ".json"):
@@ -185,7 +196,7 @@ def inference_prefix(path):
     return path
 
 
-def read_inference(path, structured=True):
+def read_inference(path: PathLike, structured: bool = True) -> Dict[str, NDArray[Any]]:
     """name -> ndarray of a ``paddle.jit.save`` model. ``structured``: the structured names
     (``backbone.l1.gcn1.PA``, ...) from the ``.pdiparams.info`` beside it, or, for a PIR program
     without one, the project's names through the program's op graph; otherwise Paddle's internal
@@ -242,7 +253,7 @@ def read_inference(path, structured=True):
     return out
 
 
-def _structured(params, info, prefix):
+def _structured(params: Dict[str, NDArray[Any]], info: Any, prefix: str) -> Dict[str, NDArray[Any]]:
     if not isinstance(info, dict):
         raise InputError(f"{prefix + '.pdiparams.info'!r}: not a dict")
     out = {}

@@ -11,13 +11,25 @@ in creation order with the spec's layers in table order, and checks every role a
 variant is the one whose table fits. The counters may start anywhere (a process that built other
 layers first), only their order counts.
 """
+from __future__ import annotations
+
 import json
 import re
+from typing import Any, Dict, List, NoReturn, Optional, Set, Tuple, Type, TypeVar, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import PathLike
+
+_T = TypeVar("_T")
+Shape = Tuple[int, ...]
+# a layer of the program: tensor ("weight", "running_mean", ...; "" for a bare parameter) -> internal name
+Layer = Dict[str, str]
+# a layer of the spec's table: its module (None for a bare parameter), tensor -> (project name, shape)
+ExpectedLayer = Tuple[Optional[str], Dict[str, Tuple[str, Shape]]]
 
 MAX_NDIM = 8
 MIN_PARAMS_PER_BASE2 = 200
@@ -35,11 +47,11 @@ BN_OPERANDS = {1: "running_mean", 2: "running_var", 3: "weight", 4: "bias"}
 VARIANTS = ("CTRGCN", "CTRGCN_light", "CTRGCN_lightV1", "CTRGCN_lightV2")
 
 
-def _fail(what, message):
+def _fail(what: str, message: str) -> NoReturn:
     raise InputError(f"{what}: {message}")
 
 
-def _get(obj, key, kind, what, where):
+def _get(obj: Any, key: Union[str, int], kind: Type[_T], what: str, where: str) -> _T:
     """obj[key] of the given type, or an InputError naming the place."""
     try:
         value = obj[key]
@@ -50,7 +62,7 @@ def _get(obj, key, kind, what, where):
     return value
 
 
-def _value_id(entry, what, where):
+def _value_id(entry: Any, what: str, where: str) -> int:
     return _get(entry, "%", int, what, where + " value id")
 
 
@@ -58,7 +70,7 @@ class Program:
     """The parts of a PIR program the mapping needs: parameters (internal name -> (shape, value
     id)) and ops in program order as (op name, operand value ids, result value ids)."""
 
-    def __init__(self, text, what):
+    def __init__(self, text: str, what: str) -> None:
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError) as exc:
@@ -68,7 +80,8 @@ class Program:
         block = _get(_get(_get(regions, 0, dict, what, "region 0"), "blocks", list, what, "blocks"), 0, dict, what,
                      "block 0")
         ops = _get(block, "ops", list, what, "the ops of block 0")
-        self.params, self.ops = {}, []
+        self.params: Dict[str, Tuple[Shape, int]] = {}
+        self.ops: List[Tuple[str, List[int], List[int]]] = []
         for i, op in enumerate(ops):
             name = _get(op, "#", str, what, f"op {i} name")
             if name == "p":
@@ -79,16 +92,16 @@ class Program:
             outs = [_value_id(e, what, f"op {i} ({name}) result")
                     for e in _get(op, "O", list, what, f"op {i} ({name}) results")]
             self.ops.append((name, ids, outs))
-        self.outputs = {}  # value id -> index of the op producing it
+        self.outputs: Dict[int, int] = {}  # value id -> index of the op producing it
         for k, (_, _, outs) in enumerate(self.ops):
             for vid in outs:
                 self.outputs[vid] = k
-        self.users = {}  # value id -> [(op index, operand index)]
+        self.users: Dict[int, List[Tuple[int, int]]] = {}  # value id -> [(op index, operand index)]
         for k, (_, ids, _) in enumerate(self.ops):
             for j, vid in enumerate(ids):
                 self.users.setdefault(vid, []).append((k, j))
 
-    def _parameter(self, op, i, what):
+    def _parameter(self, op: Any, i: int, what: str) -> None:
         attrs = _get(op, "A", list, what, f"parameter op {i} attributes")
         name = _get(attrs, 3, str, what, f"parameter op {i} name")
         out = _get(op, "O", dict, what, f"parameter {name!r} output")
@@ -101,7 +114,7 @@ class Program:
             _fail(what, f"the program declares the parameter {name!r} twice")
         self.params[name] = (tuple(dims), _value_id(out, what, f"parameter {name!r}"))
 
-    def role(self, vid):
+    def role(self, vid: int) -> Tuple[str, Optional[str], Optional[int]]:
         """What the op graph makes of a parameter value: ("conv", "weight", op), ("conv", "bias",
         conv op), ("bn", tensor, op), ("linear", "weight" / "bias", op) or ("other", None, None)."""
         for k, j in self.users.get(vid, []):
@@ -125,7 +138,7 @@ class Program:
                     return "conv", "bias", conv
         return "other", None, None
 
-    def _added_to(self, vid, producer):
+    def _added_to(self, vid: int, producer: str) -> Optional[int]:
         """The index of the ``producer`` op whose output an ``add`` sums with value ``vid``."""
         for k, _ in self.users.get(vid, []):
             name, ids, _ = self.ops[k]
@@ -138,9 +151,10 @@ class Program:
         return None
 
 
-def _layers(program, what):
-    """kind -> [(counter, layer type, {tensor: internal name}, op index)] in creation order."""
-    layers = {}
+def _layers(program: Program, what: str) -> Dict[str, List[Layer]]:
+    """kind -> [{tensor: internal name}] in creation order."""
+    layers: Dict[str, Dict[Tuple[str, int], Layer]] = {}
+    feeds: Dict[Tuple[str, int], Set[Optional[int]]] = {}  # the program ops a layer's tensors feed
     for name, (shape, vid) in program.params.items():
         m = INTERNAL_NAME.fullmatch(name)
         if not m or m.group(1) not in TYPE_KIND:
@@ -162,7 +176,7 @@ def _layers(program, what):
             _fail(what, f"the op graph uses {name!r} as {seen}, not as the {tensor} of a {ltype} layer")
         layer = layers.setdefault(kind, {}).setdefault((ltype, counter), {})
         layer[tensor] = name
-        ops = layer.setdefault("#ops", set())
+        ops = feeds.setdefault((ltype, counter), set())
         ops.add(op)
         if len(ops) > 1:
             _fail(what, f"the tensors of layer {ltype}_{counter} feed different ops of the program")
@@ -176,7 +190,7 @@ def _layers(program, what):
             for kind, group in layers.items()}
 
 
-def _kind_of(module, names):
+def _kind_of(module: str, names: Set[str]) -> str:
     """The kind of a module of the spec's table, from its tensors' names."""
     if module == "data_bn":
         return "bn1d"
@@ -189,9 +203,9 @@ def _kind_of(module, names):
     return "conv"
 
 
-def _expected(variant, dims):
-    """kind -> [{tensor: (project name, shape)}] in table order for a variant, or None when the
-    dimensions do not make one."""
+def _expected(variant: str, dims: Tuple[int, int, int, int, int]) -> Optional[Dict[str, List[ExpectedLayer]]]:
+    """kind -> [(module, {tensor: (project name, shape)})] in table order for a variant, or None
+    when the dimensions do not make one."""
     num_classes, base, V, num_person, cin = dims
     try:
         spec = _core.preset_spec(variant, "ntu", int(num_classes), int(num_person), int(cin))
@@ -204,24 +218,24 @@ def _expected(variant, dims):
     except (_core.Error, ValueError, KeyError, TypeError):
         return None
     names = {name for name, _, _ in tensors}
-    out = {}
+    out: Dict[str, List[ExpectedLayer]] = {}
     for name, shape, _ in tensors:
         module, tensor = name.rsplit(".", 1)
         kind = _kind_of(name if tensor in ("PA", "alpha") else module, names)
         if kind == "param":
-            out.setdefault(kind, []).append({"": (name, tuple(shape))})
+            out.setdefault(kind, []).append((None, {"": (name, tuple(shape))}))
             continue
         group = out.setdefault(kind, [])
-        if not group or group[-1].get("#module") != module:
-            group.append({"#module": module})
-        group[-1][tensor] = (name, tuple(shape))
+        if not group or group[-1][0] != module:
+            group.append((module, {}))
+        group[-1][1][tensor] = (name, tuple(shape))
     return out
 
 
-def _dims(program, layers, what):
+def _dims(program: Program, layers: Dict[str, List[Layer]], what: str) -> Tuple[int, int, int, int, int]:
     """(classes, base width, joints, persons, coordinates) from the head, data_bn, PA and the first
     convolution."""
-    def shape(layer, tensor):
+    def shape(layer: Layer, tensor: str) -> Shape:
         return program.params[layer[tensor]][0]
 
     linear, bn1d = layers.get("linear", []), layers.get("bn1d", [])
@@ -247,22 +261,23 @@ def _dims(program, layers, what):
     return fc[1], base, V, mvc // (V * cin), cin
 
 
-def _match(program, layers, expected):
+def _match(program: Program, layers: Dict[str, List[Layer]],
+           expected: Dict[str, List[ExpectedLayer]]) -> Tuple[Optional[Dict[str, str]], Optional[str]]:
     """(mapping project name -> internal name, None) when the layers fit, else (None, why)."""
     mapping = {}
     for kind in sorted(set(layers) | set(expected)):
         have, want = layers.get(kind, []), expected.get(kind, [])
         if len(have) != len(want):
             return None, f"{len(have)} {kind} layers where it has {len(want)}"
-        for layer, spec_layer in zip(have, want):
-            tensors = {t for t in layer if t != "#ops"}
-            wanted = {t for t in spec_layer if t != "#module"}
+        for layer, (module, spec_tensors) in zip(have, want):
+            tensors = set(layer)
+            wanted = set(spec_tensors)
             if tensors != wanted:
-                name = next(iter(spec_layer.values()))
-                return None, f"{sorted(tensors)} where {name} has {sorted(wanted)}"
+                what = module if module is not None else next(iter(spec_tensors.values()))
+                return None, f"{sorted(tensors)} where {what} has {sorted(wanted)}"
             for tensor in wanted:
                 internal = layer[tensor]
-                name, shape = spec_layer[tensor]
+                name, shape = spec_tensors[tensor]
                 got = program.params[internal][0]
                 if kind == "linear" and tensor == "weight":
                     got = got[::-1]  # a Paddle Linear stores [in, out]
@@ -272,7 +287,7 @@ def _match(program, layers, expected):
     return mapping, None
 
 
-def structured_from_program(params, json_path):
+def structured_from_program(params: Dict[str, NDArray[Any]], json_path: PathLike) -> Dict[str, NDArray[Any]]:
     """Project name -> array for the internal-name -> array ``params`` of a Paddle 3 inference
     model, through its PIR program ``json_path``. An InputError when the program is not a network
     of the CTR-GCN family (any variant, any classes, joints, persons and width)."""

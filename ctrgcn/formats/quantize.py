@@ -14,32 +14,44 @@ max-pool (``branches.2.4`` / fused ``branches.2.1``): nothing linear comes right
 
 Then the C writer stores the folded network (``ctrgcn_model_save_as``): float16 for every tensor,
 or int8 with one scale per output channel for convolution weights and ``fc.weight``."""
+from __future__ import annotations
+
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array, F64Array, PathLike
+
+if TYPE_CHECKING:
+    from ctrgcn.model import Model
+
+# project name -> array, as Model.state_dict gives it
+State = Mapping[str, NDArray[Any]]
 
 BN_EPS = 1e-5
 IDENTITY_VAR = np.float32(1.0 - BN_EPS)
 DTYPES = {"float32": 0, "float16": 1, "int8": 2}
 
 
-def bn_scale_shift(state, bn):
+def bn_scale_shift(state: State, bn: str) -> Tuple[F64Array, F64Array]:
     """float64 (s, h) of BatchNorm ``bn``: y = s * x + h."""
     g = state[bn + ".weight"].astype(np.float64)
     s = g / np.sqrt(state[bn + ".running_var"].astype(np.float64) + BN_EPS)
     return s, state[bn + ".bias"].astype(np.float64) - state[bn + ".running_mean"].astype(np.float64) * s
 
 
-def _is_conv(state, prefix):
+def _is_conv(state: State, prefix: str) -> bool:
     w = state.get(prefix + ".weight")
     return w is not None and w.ndim == 4
 
 
-def conv_before(state, bn, layout_of_block=None):
+def conv_before(state: State, bn: str, layout_of_block: object = None) -> List[Tuple[str, int, Optional[int]]]:
     """[(conv prefix, first row, rows)] of the convolution(s) that BatchNorm ``bn`` directly follows;
-    empty when it follows something else."""
+    empty when it follows something else. ``rows`` None: all of them. (``layout_of_block`` is
+    not used.)"""
     if bn.endswith(".gcn1.bn"):
         block = bn[: -len(".bn")]
         if _is_conv(state, block + ".convs.conv1"):
@@ -55,11 +67,12 @@ def conv_before(state, bn, layout_of_block=None):
     return []
 
 
-def batchnorms(state):
+def batchnorms(state: State) -> List[str]:
+    """The BatchNorm prefixes of a state dict (those with a ``running_mean``), in its order."""
     return [k[: -len(".running_mean")] for k in state if k.endswith(".running_mean")]
 
 
-def fold_batchnorms(state):
+def fold_batchnorms(state: State) -> OrderedDict[str, F32Array]:
     """A copy of ``state`` (project names, float32) with every foldable BatchNorm folded."""
     out = OrderedDict((k, np.array(v, dtype=np.float32)) for k, v in state.items())
     for bn in batchnorms(state):
@@ -83,14 +96,16 @@ def fold_batchnorms(state):
     return out
 
 
-def dtype_code(dtype):
+def dtype_code(dtype: str) -> int:
+    """The C writer's code of a storage dtype name (0 float32, 1 float16, 2 int8); an InputError
+    for any other name."""
     try:
         return DTYPES[str(dtype)]
     except KeyError:
         raise InputError(f"dtype {dtype!r}: use 'float32', 'float16' or 'int8'") from None
 
 
-def save(model, path, dtype="float32"):
+def save(model: Model, path: PathLike, dtype: str = "float32") -> None:
     """Write ``model`` in the project's format with tensors stored as ``dtype``; float16 and int8
     store the BatchNorm-folded network (same function, fewer rounding steps)."""
     code = dtype_code(dtype)

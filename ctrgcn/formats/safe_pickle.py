@@ -5,15 +5,25 @@ have it called. Here ``find_class`` admits a short list of names, each mapped to
 that only builds NumPy arrays; any other global (``os.system``, ``builtins.eval``, ``subprocess``...)
 raises before anything is called. The C unpickler calls ``find_class`` for every GLOBAL, STACK_GLOBAL,
 INST, OBJ and EXT opcode, so no other path reaches an import."""
+from __future__ import annotations
+
 import io
 import math
 import pickle
 import pickletools
 from collections import OrderedDict
+from typing import IO, Any, Callable, Dict, Mapping, Optional, Set, Tuple, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import PathLike
+
+# (module, name) of a global a pickle may name -> what it gets instead
+Allowed = Mapping[Tuple[str, str], object]
+# a pickle's persistent id -> the object it stands for
+PersistentLoad = Callable[[Any], object]
 
 # dtypes a weight tensor may hold; object arrays never.
 _NUMERIC_KINDS = "fiub"
@@ -22,9 +32,9 @@ _NUMERIC_KINDS = "fiub"
 class _DType:
     """Stands for ``numpy.dtype(spec, align, copy)`` until its BUILD state gives the byte order."""
     kinds = _NUMERIC_KINDS
-    dtype = None  # also what an instance made without __init__ (NEWOBJ) holds
+    dtype: Optional[np.dtype[Any]] = None  # also what an instance made without __init__ (NEWOBJ) holds
 
-    def __init__(self, spec, align=False, copy=False):
+    def __init__(self, spec: object, align: object = False, copy: object = False) -> None:
         try:
             dt = np.dtype(spec) if isinstance(spec, str) else None
         except TypeError:
@@ -33,14 +43,14 @@ class _DType:
             raise InputError(f"pickle holds an array of dtype {spec!r}; weights are numbers")
         self.dtype = dt
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: object) -> None:
         if self.dtype is None:
             raise InputError("pickle: a dtype state without a dtype")
         if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
             self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
 
 
-def _as_dtype(obj):
+def _as_dtype(obj: object) -> np.dtype[Any]:
     if isinstance(obj, _DType) and obj.dtype is not None:
         return obj.dtype
     raise InputError("pickle: an array's dtype is not a numeric dtype")
@@ -49,12 +59,12 @@ def _as_dtype(obj):
 class _NDArray:
     """Stands for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``; its BUILD state
     ``(version, shape, dtype, is_fortran, raw bytes)`` becomes a real array."""
-    array = None  # also what an instance made without __init__ (NEWOBJ) holds
+    array: Optional[NDArray[Any]] = None  # also what an instance made without __init__ (NEWOBJ) holds
 
-    def __init__(self, cls=None, shape=None, typecode=None):
+    def __init__(self, cls: object = None, shape: object = None, typecode: object = None) -> None:
         self.array = None
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: object) -> None:
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise InputError("pickle: malformed array state")
         if len(state) == 5:
@@ -73,21 +83,22 @@ class _NDArray:
         self.array = arr.reshape(shape, order="F" if fortran else "C").copy()
 
 
-def _scalar(dtype, raw=b""):
-    dtype = _as_dtype(dtype)
-    if not isinstance(raw, (bytes, bytearray)) or len(raw) != dtype.itemsize:
+def _scalar(dtype: object, raw: object = b"") -> np.generic:
+    dt = _as_dtype(dtype)
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != dt.itemsize:
         raise InputError("pickle: malformed NumPy scalar")
-    return np.frombuffer(bytes(raw), dtype=dtype)[0]
+    value: np.generic = np.frombuffer(bytes(raw), dtype=dt)[0]
+    return value
 
 
-def _codecs_encode(text, encoding="utf-8"):
+def _codecs_encode(text: object, encoding: str = "utf-8") -> bytes:
     """Protocol 2 writes bytes as ``_codecs.encode(latin-1 text, 'latin1')``."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise InputError("pickle: unexpected _codecs.encode call")
     return text.encode("latin1")
 
 
-NUMPY_GLOBALS = {
+NUMPY_GLOBALS: Dict[Tuple[str, str], object] = {
     ("numpy.core.multiarray", "_reconstruct"): _NDArray,
     ("numpy._core.multiarray", "_reconstruct"): _NDArray,
     ("numpy.core.multiarray", "scalar"): _scalar,
@@ -109,19 +120,24 @@ LABEL_GLOBALS = {**NUMPY_GLOBALS, ("numpy", "dtype"): _TextDType}
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, allowed, persistent_load=None):
+    """A ``pickle.Unpickler`` whose globals come from ``allowed`` only ((module, name) -> object),
+    and whose persistent ids go to ``persistent_load`` (refused when None)."""
+
+    def __init__(self, file: IO[bytes], allowed: Allowed, persistent_load: Optional[PersistentLoad] = None) -> None:
         super().__init__(file)
         self._allowed = allowed
         self._persistent = persistent_load
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> object:
+        """What ``allowed`` maps (module, name) to; an InputError for any other global."""
         try:
             return self._allowed[(module, name)]
         except (KeyError, TypeError):
             raise InputError(f"pickle refers to {module}.{name}, which no weight file needs; refused "
                              "without running it") from None
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> object:
+        """The object ``persistent_load`` makes of ``pid``; an InputError without one."""
         if self._persistent is None:
             raise InputError("pickle refers to external data, which this format does not have")
         return self._persistent(pid)
@@ -130,7 +146,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 MAX_DEPTH = 100  # weight files nest a few levels (a checkpoint dict, a state dict, arrays)
 
 
-def unwrap(obj, _depth=0, _active=None):
+def unwrap(obj: Any, _depth: int = 0, _active: Optional[Set[int]] = None) -> Any:
     """Replace stand-ins by real arrays throughout containers. A container that holds itself (a
     pickle can build one) or nesting deeper than MAX_DEPTH is an InputError."""
     if isinstance(obj, _NDArray):
@@ -149,7 +165,7 @@ def unwrap(obj, _depth=0, _active=None):
     active.add(id(obj))
     try:
         if isinstance(obj, dict):
-            out = OrderedDict()
+            out: OrderedDict[Any, Any] = OrderedDict()
             for k, v in obj.items():
                 out[k] = unwrap(v, _depth + 1, active)
             return out
@@ -159,7 +175,7 @@ def unwrap(obj, _depth=0, _active=None):
         active.discard(id(obj))
 
 
-def read_file(path):
+def read_file(path: PathLike) -> bytes:
     """The bytes of a pickle file; an unreadable file is a ctrgcn.FileError (an OSError)."""
     try:
         with open(path, "rb") as f:
@@ -171,16 +187,17 @@ def read_file(path):
 _MEMO_OPS = ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET")
 
 
-def _check_opcodes(data):
+def _check_opcodes(data: bytes) -> None:
     """Walk the opcodes before unpickling, so that memory stays bounded by the data: every counted
     argument must be present (the unpickler allocates a BINBYTES8's claimed size before reading it),
     memo indices small (it grows its memo table to the largest index written), and frames well formed
     (one inside another, or an opcode across a frame's end, sends the unpickler's reads elsewhere than
     this walk's, and there it was seen to allocate gigabytes)."""
     limit = len(data)
-    frame_end = None
+    frame_end: Optional[int] = None
     previous = 0
     for op, arg, pos in pickletools.genops(data):
+        assert pos is not None  # genops gives the position of every opcode of a bytes object
         if frame_end is not None and pos >= frame_end:
             if previous < frame_end < pos:
                 raise ValueError(f"an opcode at byte {previous} crosses the end of its frame")
@@ -188,10 +205,10 @@ def _check_opcodes(data):
         if op.name == "FRAME":
             if frame_end is not None:
                 raise ValueError(f"a frame inside a frame at byte {pos}")
-            start = pos + 9
-            if arg > limit - start:
-                raise ValueError(f"a frame of {arg} bytes at byte {pos} runs past the end")
-            frame_end = start + arg
+            start, size = pos + 9, cast(int, arg)  # FRAME's argument: the frame's length
+            if size > limit - start:
+                raise ValueError(f"a frame of {size} bytes at byte {pos} runs past the end")
+            frame_end = start + size
         if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= limit:
             raise ValueError(f"memo index {arg} in a pickle of {limit} bytes")
         if op.name == "STOP":
@@ -202,7 +219,8 @@ def _check_opcodes(data):
     raise ValueError("no STOP opcode")
 
 
-def loads(data, allowed=None, persistent_load=None, what="pickle"):
+def loads(data: bytes, allowed: Optional[Allowed] = None, persistent_load: Optional[PersistentLoad] = None,
+          what: str = "pickle") -> Any:
     """Unpickle ``data`` admitting only ``allowed`` (default: NumPy arrays and containers)."""
     allowed = NUMPY_GLOBALS if allowed is None else allowed
     try:

@@ -4,17 +4,23 @@ The zip holds ``<root>/data.pkl`` (the pickled object, with each tensor's storag
 persistent id ``('storage', <Kind>Storage, key, location, numel)``) and ``<root>/data/<key>`` (the raw
 little-endian bytes). The pickle may call only ``torch._utils._rebuild_tensor_v2`` and its relatives,
 mapped to functions that slice NumPy arrays out of the storages (see safe_pickle)."""
+from __future__ import annotations
+
 import os
 import zipfile
 import zlib
+from typing import Any, Dict, Iterable, Union
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array, PathLike
 from ctrgcn.formats import safe_pickle
 from ctrgcn.formats.npz import check_sizes
 
-STORAGE_DTYPES = {
+# a NumPy dtype, or "bfloat16", which NumPy lacks (widened to float32 on reading)
+STORAGE_DTYPES: Dict[str, Union[DTypeLike, str]] = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
     "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
@@ -23,20 +29,20 @@ MAX_PICKLE_BYTES = 64 << 20
 
 
 class _StorageKind:
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
 
 class _Storage:
-    def __init__(self, array):
+    def __init__(self, array: NDArray[Any]) -> None:
         self.array = array
 
 
-def _bfloat16_to_float32(raw):
+def _bfloat16_to_float32(raw: bytes) -> F32Array:
     return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
 
 
-def _rebuild_tensor(storage, offset, size, stride, *unused):
+def _rebuild_tensor(storage: object, offset: object, size: object, stride: object, *unused: object) -> NDArray[Any]:
     if not isinstance(storage, _Storage):
         raise InputError("checkpoint: a tensor without a storage")
     if not (isinstance(offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)
@@ -54,23 +60,25 @@ def _rebuild_tensor(storage, offset, size, stride, *unused):
     return np.array(view)
 
 
-def _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype, *unused):
+def _rebuild_tensor_v3(storage: object, offset: object, size: object, stride: object, requires_grad: object,
+                       hooks: object, dtype: object, *unused: object) -> NDArray[Any]:
     return _rebuild_tensor(storage, offset, size, stride)
 
 
-def _rebuild_parameter(data, requires_grad=False, hooks=None, *unused):
+def _rebuild_parameter(data: object, requires_grad: object = False, hooks: object = None,
+                       *unused: object) -> NDArray[Any]:
     if not isinstance(data, np.ndarray):
         raise InputError("checkpoint: a parameter without tensor data")
     return data
 
 
-def _rebuild_from_type_v2(func, new_type, args, state=None):
+def _rebuild_from_type_v2(func: object, new_type: object, args: Iterable[Any], state: object = None) -> NDArray[Any]:
     if func not in (_rebuild_tensor, _rebuild_parameter) or new_type not in ("Tensor", "Parameter"):
         raise InputError("checkpoint: unexpected tensor subclass")
     return func(*args)
 
 
-def _allowed():
+def _allowed() -> Dict[tuple[str, str], object]:
     allowed = dict(safe_pickle.NUMPY_GLOBALS)
     allowed.update({
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
@@ -88,14 +96,14 @@ def _allowed():
     return allowed
 
 
-def _find_root(names):
+def _find_root(names: Iterable[str]) -> str:
     pkls = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if len(pkls) != 1:
         raise InputError("not a PyTorch checkpoint: expected one <root>/data.pkl in the zip")
     return pkls[0][: -len("data.pkl")]
 
 
-def read_torch(path):
+def read_torch(path: PathLike) -> Any:
     """name -> ndarray (or nested containers) of a ``torch.save`` zip checkpoint."""
     try:
         with zipfile.ZipFile(path) as z:
@@ -109,9 +117,9 @@ def read_torch(path):
             if pkl.file_size > MAX_PICKLE_BYTES:
                 raise InputError("checkpoint: data.pkl is implausibly large")
             data = z.read(pkl)
-            storages = {}
+            storages: Dict[str, _Storage] = {}
 
-            def persistent_load(pid):
+            def persistent_load(pid: object) -> _Storage:
                 if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                         and isinstance(pid[1], _StorageKind) and isinstance(pid[2], str)):
                     raise InputError(f"checkpoint: unknown persistent reference {str(pid)[:80]}")

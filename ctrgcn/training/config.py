@@ -1,13 +1,23 @@
 """Training configs: defaults, YAML / JSON files, validation, learning-rate schedules."""
+from __future__ import annotations
+
 import json
 import math
 import os
+from typing import Any, Dict, Mapping, Tuple, Union
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._types import PathLike
 from ctrgcn.cuda import check_device
 
-DEFAULTS = {
+# A config: settings parsed from YAML / JSON or given as keywords, so their values are whatever the
+# file holds until merged_config has checked them.
+Config = Dict[str, Any]
+# what isinstance takes: a type or a tuple of types
+_Types = Union[type, Tuple[type, ...]]
+
+DEFAULTS: Config = {
     "variant": "CTRGCN", "num_classes": 10, "graph": "ucla", "num_person": 1, "in_channels": 3,
     "dataset": "nwucla", "data_root": None, "modality": "joint", "repeat": 5, "window": 52,
     "epochs": 65, "batch_size": 16, "test_batch_size": 64, "seed": 1,
@@ -21,7 +31,10 @@ DEFAULTS = {
 
 
 # ---- schedules -------------------------------------------------------------------------------
-def lr_at(cfg_lr, epochs, iters_per_epoch, iteration):
+def lr_at(cfg_lr: Mapping[str, Any], epochs: int, iters_per_epoch: int, iteration: int) -> float:
+    """The learning rate at ``iteration`` of the schedule ``cfg_lr`` (a config's ``lr`` section):
+    "cosine" or "step" (decay by ``gamma`` at each epoch of ``steps``), after a linear warmup from
+    ``warmup_start`` over ``warmup_epochs``; computed in C."""
     kind = {"cosine": 0, "step": 1}.get(cfg_lr.get("schedule", "cosine"))
     if kind is None:
         raise InputError(f"lr.schedule must be 'cosine' or 'step', got {cfg_lr.get('schedule')!r}")
@@ -34,15 +47,15 @@ def lr_at(cfg_lr, epochs, iters_per_epoch, iteration):
 _NUMBER = (int, float)
 # settings whose default is None, and what they hold otherwise
 _PATH = (str, os.PathLike)
-_OPTIONAL = {"data_root": _PATH, "max_iters_per_epoch": int, "train_subset": int, "val_subset": int}
-_SPECIAL = {"work_dir": _PATH, "graph": (str, list)}  # a graph may be an edge list
-_LR_TYPES = {"schedule": str, "base_lr": _NUMBER, "warmup_epochs": _NUMBER, "warmup_start": _NUMBER, "steps": list,
-             "gamma": _NUMBER}
+_OPTIONAL: Dict[str, _Types] = {"data_root": _PATH, "max_iters_per_epoch": int, "train_subset": int, "val_subset": int}
+_SPECIAL: Dict[str, _Types] = {"work_dir": _PATH, "graph": (str, list)}  # a graph may be an edge list
+_LR_TYPES: Dict[str, _Types] = {"schedule": str, "base_lr": _NUMBER, "warmup_epochs": _NUMBER,
+                                "warmup_start": _NUMBER, "steps": list, "gamma": _NUMBER}
 _POSITIVE = ("epochs", "batch_size", "test_batch_size", "num_classes", "num_person", "in_channels", "repeat",
              "window", "log_every")
 
 
-def load_config(path):
+def load_config(path: PathLike) -> Config:
     """The settings of a YAML (``.yaml`` / ``.yml``) or JSON config file, as a dict; a
     ``ctrgcn.FileError`` when it cannot be read, a ``ctrgcn.InputError`` when it is not a mapping
     of settings in either syntax."""
@@ -74,15 +87,16 @@ def load_config(path):
     return cfg
 
 
-def _check_type(key, value, expected):
+def _check_type(key: str, value: object, expected: _Types) -> None:
     ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, _NUMBER))
     if not ok:
-        names = {str: "text", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping",
-                 _NUMBER: "a number", _PATH: "a path", (str, list): "a name or an edge list"}
+        names: Dict[_Types, str] = {str: "text", int: "an integer", bool: "true or false", list: "a list",
+                                    dict: "a mapping", _NUMBER: "a number", _PATH: "a path",
+                                    (str, list): "a name or an edge list"}
         raise InputError(f"config: {key} must be {names.get(expected, expected)}, got {value!r:.60}")
 
 
-def merged_config(cfg):
+def merged_config(cfg: Mapping[str, Any]) -> Config:
     """The defaults updated by ``cfg``, every setting checked: unknown keys, wrong types and
     impossible values are a ``ctrgcn.InputError``."""
     if not isinstance(cfg, dict):

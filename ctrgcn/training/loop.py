@@ -1,21 +1,39 @@
 """The training loop: epochs of C training steps, evaluation, logs, checkpoints, exact resume."""
+from __future__ import annotations
+
 import json
 import os
 import sys
 import time
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, TypedDict, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ctrgcn import _core
 from ctrgcn._core import FileError, InputError
+from ctrgcn._files import atomic_write, savez
+from ctrgcn._types import F32Array, PathLike
 from ctrgcn.formats.npz import read_npz
 from ctrgcn.model import Model
 from ctrgcn.training.config import load_config, lr_at, merged_config
 from ctrgcn.training.data import batches, make_datasets, sequences_defaults
 from ctrgcn.training.losses import kl_toward, mixup, soft_targets
 
+if TYPE_CHECKING:
+    from ctrgcn.data.loader import Dataset
 
-def evaluate(model, ds, batch_size=64):
+
+class TrainResult(TypedDict):
+    """What ``train`` returns: one log record per epoch, the trained model(s) (two with deep mutual
+    learning), the best validation accuracy and the folder written to."""
+    history: List[Dict[str, Any]]
+    models: List[Model]
+    best_acc: float
+    work_dir: str
+
+
+def evaluate(model: Model, ds: Dataset, batch_size: int = 64) -> Tuple[float, float]:
     """Top-1 accuracy and mean loss over a dataset, in eval mode."""
     correct, total, loss_sum = 0, 0, 0.0
     for x, y in batches(ds, batch_size, shuffle=False, seed=0, drop_last=False):
@@ -28,10 +46,13 @@ def evaluate(model, ds, batch_size=64):
 
 
 class Progress:
-    def __init__(self, total, prefix, enabled):
+    """A one-line progress bar on stderr: ``prefix [###   ] done/total rate extra``."""
+
+    def __init__(self, total: int, prefix: str, enabled: bool) -> None:
         self.total, self.prefix, self.enabled, self.t0 = total, prefix, enabled, time.time()
 
-    def update(self, done, extra=""):
+    def update(self, done: int, extra: str = "") -> None:
+        """Redraw the bar at ``done`` steps (nothing when disabled); a newline when done reaches total."""
         if not self.enabled:
             return
         frac = done / max(self.total, 1)
@@ -43,7 +64,7 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def _fsync_dir(path):
+def _fsync_dir(path: str) -> None:
     """Make a rename in ``path`` durable (POSIX: the directory entry lives in the directory)."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -57,28 +78,20 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def _save_checkpoint(path, state):
+def _save_checkpoint(path: str, state: Mapping[str, ArrayLike]) -> None:
     """Write to a temporary file, fsync it, rename it over the checkpoint and fsync the folder: a
     crash or a full disk leaves either the old checkpoint or the new one, never half of one."""
-    tmp = path + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_write(path, path + ".tmp", fsync=True) as f:
+            savez(f, state)
     except OSError as exc:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
         raise FileError(f"cannot write the checkpoint {path!r}: {exc.strerror or exc}; the previous checkpoint "
                         "is left as it was") from None
     _fsync_dir(os.path.dirname(path) or ".")
 
 
-def _read_log(path):
-    """The log's records; a line cut short by a crash (the last one) is dropped."""
+def _read_log(path: str) -> List[Tuple[str, Any]]:
+    """The log's (line, record) pairs; a line cut short by a crash (the last one) is dropped."""
     records = []
     with open(path, "rb") as f:
         for line in f:
@@ -89,7 +102,7 @@ def _read_log(path):
     return records
 
 
-def _rewrite_log(path, lines):
+def _rewrite_log(path: str, lines: Iterable[str]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
@@ -98,7 +111,7 @@ def _rewrite_log(path, lines):
     os.replace(tmp, path)
 
 
-def _log_line(log, record):
+def _log_line(log: IO[str], record: Mapping[str, Any]) -> None:
     """One JSON line, flushed at once: a killed run keeps every line it logged."""
     try:
         log.write(json.dumps(record) + "\n")
@@ -107,7 +120,7 @@ def _log_line(log, record):
         raise FileError(f"cannot write the log {log.name!r}: {exc.strerror}") from None
 
 
-def _prepare_work_dir(work):
+def _prepare_work_dir(work: str) -> None:
     """Create work_dir and check that it takes files, before any training, with a clear error."""
     try:
         os.makedirs(work, exist_ok=True)
@@ -126,7 +139,8 @@ def _prepare_work_dir(work):
             os.remove(os.path.join(work, name))
 
 
-def train(config=None, resume=False, stop_after=None, **overrides):
+def train(config: Union[PathLike, Mapping[str, Any], None] = None, resume: bool = False,
+          stop_after: Optional[int] = None, **overrides: Any) -> TrainResult:
     """Train a model as the config says (a dict, or a path to a YAML / JSON file; keyword
     arguments override it). Writes into work_dir: ``log.jsonl`` (one JSON object per logged step
     and per epoch), ``checkpoint.npz`` (every epoch, atomically), ``best.ctrgcn`` and
@@ -147,7 +161,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
               for i in range(len(names))]
     trainers = [m.trainer(float(cfg["momentum"]), float(cfg["weight_decay"]), bool(cfg["nesterov"]),
                           int(cfg["threads"])) for m in models]
-    start_epoch, iteration, best_acc, history = 0, 0, -1.0, []
+    start_epoch, iteration, best_acc = 0, 0, -1.0
+    history: List[Dict[str, Any]] = []
     ckpt_path = os.path.join(work, "checkpoint.npz")
     log_path = os.path.join(work, "log.jsonl")
     if resume and os.path.exists(ckpt_path):
@@ -190,7 +205,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
                 iters = min(iters, int(cfg["max_iters_per_epoch"]))
             rng = np.random.default_rng([int(cfg["seed"]), epoch, 12345])
             bar = Progress(iters, f"epoch {epoch + 1}/{cfg['epochs']}", cfg["progress"])
-            t0, losses, correct, seen = time.time(), [], 0, 0
+            t0, correct, seen = time.time(), 0, 0
+            losses: List[float] = []
             for step, (x, y) in enumerate(loader):
                 if step >= iters:
                     break
@@ -202,7 +218,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
                 logits = [t.forward(x) for t in trainers]
                 step_loss = []
                 for i, t in enumerate(trainers):
-                    extra, kl = None, 0.0
+                    extra: Optional[F32Array] = None
+                    kl = 0.0
                     if len(trainers) == 2:  # each pulled toward the other's (fixed) prediction
                         kl, extra = kl_toward(logits[i], logits[1 - i], float(cfg["dml_temperature"]))
                     loss = t.backward(targets, extra) + kl
@@ -218,7 +235,7 @@ def train(config=None, resume=False, stop_after=None, **overrides):
             train_time = time.time() - t0
             for t in trainers:  # the models evaluate, save and checkpoint the trained weights
                 t.sync()
-            record = {"epoch": epoch, "iter": iteration, "train_loss": float(np.mean(losses)),
+            record: Dict[str, float] = {"epoch": epoch, "iter": iteration, "train_loss": float(np.mean(losses)),
                       "train_acc": correct / max(seen, 1), "train_samples_per_s": seen / train_time,
                       "train_seconds": train_time}
             for i, m in enumerate(models):
@@ -235,8 +252,8 @@ def train(config=None, resume=False, stop_after=None, **overrides):
             if record["val_acc"] > best_acc:
                 best_acc = record["val_acc"]
                 models[0].save(os.path.join(work, "best.ctrgcn"))
-            state = {"meta": json.dumps({"epoch": epoch, "iteration": iteration, "best_acc": best_acc,
-                                         "history": history, "config": cfg})}
+            meta = {"epoch": epoch, "iteration": iteration, "best_acc": best_acc, "history": history, "config": cfg}
+            state: Dict[str, ArrayLike] = {"meta": json.dumps(meta)}
             for i, m in enumerate(models):
                 state[f"params_{names[i]}"] = m.flat_params()
                 state[f"velocity_{names[i]}"] = trainers[i].velocity()[0]

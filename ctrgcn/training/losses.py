@@ -1,10 +1,16 @@
 """Losses on soft targets: label smoothing, mixup and deep mutual learning's KL term."""
+from __future__ import annotations
+
+from typing import Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ctrgcn._core import InputError
+from ctrgcn._types import F32Array, FloatArray, I64Array
 
 
-def soft_targets(labels, num_classes, smoothing=0.0):
+def soft_targets(labels: ArrayLike, num_classes: int, smoothing: float = 0.0) -> F32Array:
     """One-hot rows, label-smoothed as PaddleVideo does: (1 - eps) * onehot + eps / K."""
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1 or (labels < 0).any() or (labels >= num_classes).any():
@@ -16,7 +22,7 @@ def soft_targets(labels, num_classes, smoothing=0.0):
     return t.astype(np.float32)
 
 
-def kl_toward(logits, peer_logits, temperature=1.0):
+def kl_toward(logits: FloatArray, peer_logits: FloatArray, temperature: float = 1.0) -> Tuple[float, F32Array]:
     """Deep mutual learning term: KL(softmax(peer/T) || softmax(logits/T)) * T^2 averaged over the
     batch, and its gradient with respect to ``logits`` (the peer is a fixed target)."""
     T = float(temperature)
@@ -33,7 +39,8 @@ def kl_toward(logits, peer_logits, temperature=1.0):
     return loss, grad.astype(np.float32)
 
 
-def mixup(x, labels, num_classes, alpha, smoothing, rng):
+def mixup(x: F32Array, labels: I64Array, num_classes: int, alpha: float, smoothing: float,
+          rng: np.random.Generator) -> Tuple[F32Array, F32Array]:
     """Mix each sample with a partner of a random permutation: lam ~ Beta(alpha, alpha).
     The mixed loss lam*CE(y) + (1-lam)*CE(y_perm) is the CE against the mixed soft targets."""
     lam = float(rng.beta(alpha, alpha))

@@ -30,9 +30,11 @@ def test_mypy_strict_is_clean():
 
 
 def _public_modules():
-    """ctrgcn and every module under it whose dotted name has no part starting with "_"."""
+    """ctrgcn and every module under it whose dotted name has no part starting with "_". The CUDA
+    backend's shared library (ctrgcn/libctrgcn_cuda.so, loaded by the C core, not a Python module)
+    looks like an extension module to pkgutil and is left out."""
     names = ["ctrgcn"] + [m.name for m in pkgutil.walk_packages(ctrgcn.__path__, "ctrgcn.")
-                          if not any(part.startswith("_") for part in m.name.split("."))]
+                          if not any(part.startswith(("_", "lib")) for part in m.name.split("."))]
     return [importlib.import_module(name) for name in names]
 
 

@@ -58,6 +58,12 @@ static inline double f64_total(double *a) {
 }
 /* y = max(y, 0) over n values. */
 void relu_inplace(float *y, size_t n);
+/* Streaming passes over n values: y = max(a + b, 0) (b may be NULL); dx = y > 0 ? dy : 0;
+ * dst += src; y = a * x + b. */
+void add_relu(float *y, const float *a, const float *b, size_t n);
+void relu_grad(float *dx, const float *dy, const float *y, size_t n);
+void add_into(float *dst, const float *src, size_t n);
+void scale_add(float *y, const float *x, float a, const float *b, size_t n);
 /* Output frames of a (k,1) convolution with dilation d, stride s, zero padding (k-1)*d/2. */
 int tconv_out_frames(int T, int k, int dil, int stride);
 

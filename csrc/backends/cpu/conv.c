@@ -12,14 +12,25 @@ static void add_bias_rows(float *y, int ldy, const float *b, int rows, int cols)
         for (int j = 0; j < cols; j++) y[(size_t)r * ldy + j] += b[r];
 }
 
-/* buf [ci][c1-c0] = columns [c0, c1) of x[:, ::s] (x rows of T*V, output columns of To*V). */
-static void subsample_cols(float *buf, const float *x, int ci, int T, int V, int s, int c0, int c1) {
+/* Columns [c0, c1) of x[:, ::s] (x rows of T*V, output columns of To*V) against buf [ci][c1-c0]:
+ * gathered into buf (scatter 0), or buf added back into x's columns (scatter 1). Output column
+ * col is joint col % V of frame (col / V) * s: runs of one frame are contiguous in x. */
+static void strided_cols(float *buf, float *x, int ci, int T, int V, int s, int c0, int c1, int scatter) {
     const int w = c1 - c0;
-    for (int c = 0; c < ci; c++) {
-        const float *xr = x + (size_t)c * T * V;
-        float *d = buf + (size_t)c * w;
-        for (int col = c0; col < c1; col++) d[col - c0] = xr[(size_t)(col / V) * s * V + col % V];
+    for (int col = c0; col < c1;) {
+        const int t = col / V, v = col % V, run = V - v < c1 - col ? V - v : c1 - col;
+        for (int c = 0; c < ci; c++) {
+            float *xs = x + (size_t)c * T * V + (size_t)t * s * V + v, *d = buf + (size_t)c * w + (col - c0);
+            if (scatter)
+                for (int j = 0; j < run; j++) xs[j] += d[j];
+            else
+                memcpy(d, xs, sizeof(float) * (size_t)run);
+        }
+        col += run;
     }
+}
+static void subsample_cols(float *buf, const float *x, int ci, int T, int V, int s, int c0, int c1) {
+    strided_cols(buf, (float *)x, ci, T, V, s, c0, c1, 0); /* read only: scatter 0 */
 }
 
 void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
@@ -94,9 +105,7 @@ void cpu_conv1x1_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, f
         float *buf = cpu_scratch(ctx, base + cpu_thread());
         const int w = c1 - c0;
         gemm(1, 0, ci, w, co, W, ci, d, ToV, 0.0f, buf, w);
-        for (int c = 0; c < ci; c++)
-            for (int col = c0; col < c1; col++)
-                dxi[(size_t)c * TV + (size_t)(col / V) * stride * V + col % V] += buf[(size_t)c * w + col - c0];
+        strided_cols(buf, dxi, ci, T, V, stride, c0, c1, 1);
     }
 }
 

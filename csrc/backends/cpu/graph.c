@@ -82,7 +82,7 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
                      P + (size_t)lo * VV, VV);
                 const float *PATj = PAT + (size_t)j * VV;
                 for (int row = lo; row < hi; row++)
-                    for (int e = 0; e < VV; e++) A[(size_t)row * VV + e] = a * P[(size_t)row * VV + e] + PATj[e];
+                    scale_add(A + (size_t)row * VV, P + (size_t)row * VV, a, PATj, (size_t)VV);
             }
         }
     }

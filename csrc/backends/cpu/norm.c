@@ -121,33 +121,41 @@ void cpu_affine_forward(backend_ctx *ctx, float *y, const float *x, size_t ldn, 
         }
 }
 
+/* [lo, hi) of part p of count values in `parts`, boundaries on 16-value (64-byte) lines. */
+static void span(size_t count, int parts, int p, size_t *lo, size_t *hi) {
+    const size_t chunk = ((count + parts - 1) / parts + 15) / 16 * 16;
+    *lo = p * chunk < count ? p * chunk : count;
+    *hi = (p + 1) * chunk < count ? (p + 1) * chunk : count;
+}
+
 void cpu_add_relu_forward(backend_ctx *ctx, float *y, const float *a, const float *b, size_t count) {
     const int team = cpu_team(ctx);
-    if (b) {
 #pragma omp parallel for num_threads(team) schedule(static)
-        for (size_t e = 0; e < count; e++) {
-            const float v = a[e] + b[e];
-            y[e] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-#pragma omp parallel for num_threads(team) schedule(static)
-        for (size_t e = 0; e < count; e++) y[e] = a[e] > 0.0f ? a[e] : 0.0f;
+    for (int p = 0; p < team; p++) {
+        size_t lo, hi;
+        span(count, team, p, &lo, &hi);
+        if (hi > lo) add_relu(y + lo, a + lo, b ? b + lo : NULL, hi - lo);
     }
 }
 
 void cpu_relu_backward(backend_ctx *ctx, float *dx, const float *dy, const float *y, size_t count) {
     const int team = cpu_team(ctx);
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (size_t e = 0; e < count; e++) {
-        const float g = dy[e]; /* loaded unconditionally: the select then vectorises */
-        dx[e] = y[e] > 0.0f ? g : 0.0f;
+    for (int p = 0; p < team; p++) {
+        size_t lo, hi;
+        span(count, team, p, &lo, &hi);
+        if (hi > lo) relu_grad(dx + lo, dy + lo, y + lo, hi - lo);
     }
 }
 
 void cpu_accumulate(backend_ctx *ctx, float *dst, const float *src, size_t count) {
     const int team = cpu_team(ctx);
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (size_t e = 0; e < count; e++) dst[e] += src[e];
+    for (int p = 0; p < team; p++) {
+        size_t lo, hi;
+        span(count, team, p, &lo, &hi);
+        if (hi > lo) add_into(dst + lo, src + lo, hi - lo);
+    }
 }
 
 size_t cpu_count_nonfinite(backend_ctx *ctx, const float *x, size_t count) {

@@ -501,7 +501,8 @@ class Adjacency:
 
 
 class Aggregate:
-    CASES = [(1, 5, 8, 7), (3, 3, 5, 3), (1, 2, 3, 33), (3, 2, 1, 7), (1, 3, 8, 32)]  # n C T V
+    CASES = [(1, 5, 8, 7), (3, 3, 5, 3), (1, 2, 3, 33), (3, 2, 1, 7), (1, 3, 8, 32), (1, 2, 4, 20), (2, 2, 3, 16),
+             (1, 2, 5, 17)]  # n C T V: 16, 17, 20, 32 cross the 16-lane vectors and transpose blocks
     OUT, GRAD, ACC = "y", dict(val="dval", AT="dAT"), ()
 
     def inputs(self, rng, case):

@@ -95,9 +95,8 @@ void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        const int i = cpu_item(item, parts, ToV, 16, &c0, &c1);
         if (c1 <= c0) continue;
         float *yi = y + i * ldy + c0;
         const float *src = x + i * ldx + c0;
@@ -129,9 +128,8 @@ void cpu_conv1x1_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, f
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        const int i = cpu_item(item, parts, ToV, 16, &c0, &c1);
         if (c1 <= c0) continue;
         const float *d = dy + i * lddy + c0;
         float *dxi = dx + i * lddx;
@@ -155,9 +153,8 @@ void cpu_tconv_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, s
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int r0, r1;
-        cpu_range(co, parts, item % parts, 4, &r0, &r1);
+        const int i = cpu_item(item, parts, co, 4, &r0, &r1);
         if (r1 <= r0) continue;
         float *yi = y + i * ldy + (size_t)r0 * ToV;
         phases ph;
@@ -182,9 +179,8 @@ void cpu_tconv_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, flo
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int q0, q1;
-        cpu_range(ci, parts, item % parts, 4, &q0, &q1);
+        const int i = cpu_item(item, parts, ci, 4, &q0, &q1);
         if (q1 <= q0) continue;
         const int rows = q1 - q0;
         float *dxi = dx + i * lddx + (size_t)q0 * TV;
@@ -250,9 +246,8 @@ void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
     const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         for (int c = c0; c < c1; c++) {
             const float sc = scale ? scale[c] : 1.0f, sf = shift ? shift[c] : 0.0f;
             const float *xr = x + i * ldx + (size_t)c * TV;
@@ -273,9 +268,8 @@ void cpu_maxpool_backward(backend_ctx *ctx, float *dx, size_t lddx, const float 
     const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         for (int c = c0; c < c1; c++) {
             const float *g = dy + i * lddy + (size_t)c * ToV;
             const int *ar = argmax + ((size_t)i * C + c) * ToV;

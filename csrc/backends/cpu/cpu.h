@@ -57,6 +57,12 @@ static inline void cpu_range(int total, int parts, int p, int align, int *lo, in
     *lo = p * chunk < total ? p * chunk : total;
     *hi = (p + 1) * chunk < total ? (p + 1) * chunk : total;
 }
+/* Work item `item` of n persons cut into `parts`: returns its person and sets [lo, hi), its part
+ * of the person's `total` rows or columns. */
+static inline int cpu_item(int item, int parts, int total, int align, int *lo, int *hi) {
+    cpu_range(total, parts, item % parts, align, lo, hi);
+    return item / parts;
+}
 
 /* db[r] += sum of row r of d [rows][ldd] over its first cols values (in double). */
 static inline void rowsum_add(float *db, const float *d, int ldd, int rows, int cols) {

@@ -8,6 +8,7 @@ import pytest
 # ../shared beside the checkout; CTRGCN_SHARED points elsewhere (a copy carried to another machine)
 SHARED = Path(os.environ.get("CTRGCN_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 GOLDEN = SHARED / "golden"
+UCLA_ROOT = SHARED / "data" / "nw-ucla" / "all_sqe"
 
 # tests/ holds helper modules (reference.py) imported by plain name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,3 +32,22 @@ def golden_path(relpath):
 def golden():
     """``golden(relpath)`` -> Path, skipping the test when the file is missing."""
     return golden_path
+
+
+@pytest.fixture
+def ucla_subset(tmp_path):
+    """``ucla_subset(stems)`` -> a folder of links to those NW-UCLA files (``NWUCLA`` over it reads
+    only them); skips the test when the NW-UCLA data is absent."""
+    if not UCLA_ROOT.is_dir():
+        pytest.skip("no NW-UCLA data")
+
+    def make(stems):
+        folder = tmp_path / "few"
+        folder.mkdir(exist_ok=True)
+        for stem in stems:
+            link = folder / f"{stem}.json"
+            if not link.exists():
+                link.symlink_to(UCLA_ROOT / f"{stem}.json")
+        return folder
+
+    return make

@@ -1,34 +1,19 @@
 """ctrgcn.Ensemble: the four-stream fusion on real NW-UCLA clips equals summing each stream's model
 on the feeder's own stream of those clips."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import ctrgcn
 from ctrgcn.data import NWUCLA
 
-UCLA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "nw-ucla" / "all_sqe"
 STREAMS = ("joint", "bone", "motion", "bone_motion")
 CLIPS = ["a01_s01_e00_v03", "a02_s05_e01_v03", "a06_s03_e02_v03", "a12_s08_e00_v03"]
 
 
-def subset_root(folder, stems):
-    """A folder of links to a few NW-UCLA files: NWUCLA over it reads only those."""
-    folder.mkdir(exist_ok=True)
-    for stem in stems:
-        link = folder / f"{stem}.json"
-        if not link.exists():
-            link.symlink_to(UCLA_ROOT / f"{stem}.json")
-    return folder
-
-
-def test_four_streams_on_nwucla(tmp_path):
-    if not UCLA_ROOT.is_dir():
-        pytest.skip("no NW-UCLA data")
+def test_four_streams_on_nwucla(ucla_subset):
     models = [ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=s) for s in range(4)]
     models[2].classes = list(ctrgcn.NWUCLA_CLASSES)
-    root = subset_root(tmp_path / "few", CLIPS)
+    root = ucla_subset(CLIPS)
     idx = [0, 1, 2, 3]
     x = NWUCLA(root, split="val").batch(idx)[0]
     per_stream = [m(NWUCLA(root, split="val", modality=s).batch(idx)[0]).astype(np.float64)

@@ -1,7 +1,6 @@
 """Built-in skeleton layouts: their descriptions, the networks built on them (against the NumPy
 reference, 2-D input with and without confidence) and the bone modality they define."""
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +10,7 @@ import reference as ref
 from ctrgcn import _core
 from ctrgcn.data import NWUCLA, bone, modality
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-UCLA_ROOT = SHARED / "data" / "nw-ucla" / "all_sqe"
 NEW = ("coco17", "openpose18", "mediapipe33")
-
-
-def subset_root(folder, stems):
-    """A folder of links to a few NW-UCLA files: NWUCLA over it reads only those."""
-    folder.mkdir(exist_ok=True)
-    for stem in stems:
-        link = folder / f"{stem}.json"
-        if not link.exists():
-            link.symlink_to(UCLA_ROOT / f"{stem}.json")
-    return folder
 
 
 def test_graphs_are_listed_with_names_and_trees():
@@ -58,11 +45,9 @@ def test_reference_layouts_match_the_core(name):
     np.testing.assert_array_equal(bone(x, name), want)
 
 
-def test_ucla_bones_match_the_c_feeder(tmp_path):
+def test_ucla_bones_match_the_c_feeder(ucla_subset):
     """NWUCLA's bone stream (C parents) equals the joint stream's bones by the description."""
-    if not UCLA_ROOT.is_dir():
-        pytest.skip("no NW-UCLA data")
-    root = subset_root(tmp_path / "few", ["a01_s01_e00_v03", "a05_s02_e01_v03"])
+    root = ucla_subset(["a01_s01_e00_v03", "a05_s02_e01_v03"])
     joint = NWUCLA(root, split="val", modality="joint").batch([0, 1])[0]
     bones = NWUCLA(root, split="val", modality="bone").batch([0, 1])[0]
     np.testing.assert_allclose(bones, modality(joint, "bone", "ucla"), atol=1e-6)

@@ -17,16 +17,6 @@ NTU_SAMPLES = SHARED / "data" / "ntu" / "skeleton-samples"
 UCLA_FILES = ["a01_s01_e00_v03", "a04_s02_e01_v03", "a09_s10_e02_v03"]
 
 
-def subset_root(folder, stems):
-    """A folder of links to a few NW-UCLA files: NWUCLA over it reads only those."""
-    folder.mkdir(exist_ok=True)
-    for stem in stems:
-        link = folder / f"{stem}.json"
-        if not link.exists():
-            link.symlink_to(UCLA_ROOT / f"{stem}.json")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def ucla():
     if not UCLA_ROOT.is_dir():
@@ -49,13 +39,13 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
-def test_nwucla_json_as_the_validation_feeder(capsys, tmp_path, ucla, ucla_model):
+def test_nwucla_json_as_the_validation_feeder(capsys, ucla, ucla_model, ucla_subset):
     model, weights = ucla_model
     files = [ucla / f"{n}.json" for n in UCLA_FILES]
     rc, out, _ = run(capsys, *files, "--weights", weights, "--json", "--top-k", 3)
     assert rc == 0
     results = json.loads(out)
-    few = subset_root(tmp_path / "few", UCLA_FILES)
+    few = ucla_subset(UCLA_FILES)
     val = NWUCLA(few, split="val")
     for path, res in zip(files, results):
         assert res["input"] == str(path) and len(res["top"]) == 3

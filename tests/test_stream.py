@@ -22,16 +22,6 @@ ONE_BODY = "S002C001P003R001A003"  # 100 frames, one body
 LONG_UCLA = "a08_s07_e01_v03"      # 126 frames
 
 
-def subset_root(folder, stems):
-    """A folder of links to a few NW-UCLA files: NWUCLA over it reads only those."""
-    folder.mkdir(exist_ok=True)
-    for stem in stems:
-        link = folder / f"{stem}.json"
-        if not link.exists():
-            link.symlink_to(UCLA_ROOT / f"{stem}.json")
-    return folder
-
-
 def skeleton_frames(path):
     sk = read_skeleton(path)
     where = [{int(f): i for i, f in enumerate(b.frames)} for b in sk.bodies]
@@ -61,7 +51,7 @@ def test_ntu_window_is_the_reference_preparation(ntu_model):
     assert outs[-1].label == ctrgcn.NTU60_CLASSES[int(want.argmax())] and outs[-1].frame == len(frames) - 1
 
 
-def test_ucla_window_is_the_validation_feeder(tmp_path):
+def test_ucla_window_is_the_validation_feeder(ucla_subset):
     if not UCLA_ROOT.is_dir():
         pytest.skip("no NW-UCLA data")
     model = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=2)
@@ -70,7 +60,7 @@ def test_ucla_window_is_the_validation_feeder(tmp_path):
     for joints in seq[:-1]:
         assert stream.push(joints) is None  # one (V, C) array: one person
     out = stream.push(seq[-1])
-    val = NWUCLA(subset_root(tmp_path / "few", [LONG_UCLA]), split="val")
+    val = NWUCLA(ucla_subset([LONG_UCLA]), split="val")
     want = model.predict_proba(val[val.names.index(LONG_UCLA)][0][None])[0]
     np.testing.assert_allclose(out.window_probabilities, want, rtol=1e-4, atol=1e-6)
     # then a sliding window of 52: an update every 8 frames, each the feeder's view of those frames

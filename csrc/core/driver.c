@@ -212,12 +212,6 @@ static size_t scratch_need(const ctrgcn_model *m, int T) {
     return need + 64;
 }
 
-static void *plan_alloc(ctrgcn_session *s, void **mem, size_t floats) {
-    if (*mem) s->be->free(s->ctx, *mem);
-    *mem = s->be->alloc(s->ctx, sizeof(float) * (floats ? floats : 16));
-    return *mem;
-}
-
 static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
     const ctrgcn_model *m = s->model;
     eval_plan *p = &s->ep;
@@ -258,6 +252,23 @@ static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
     return a->used;
 }
 
+/* A plan's memory, laid out twice by one function: a first pass counts the floats, a second hands
+ * out the slots of the one allocation (*mem, replaced); then the backend's scratch for frames T. */
+typedef size_t (*plan_layout)(ctrgcn_session *s, arena *a, int N, int T);
+
+static ctrgcn_status plan_build(ctrgcn_session *s, void **mem, plan_layout layout, int N, int T, const char *what) {
+    arena count = {NULL, 0};
+    const size_t need = layout(s, &count, N, T);
+    if (*mem) s->be->free(s->ctx, *mem);
+    *mem = s->be->alloc(s->ctx, sizeof(float) * (need ? need : 16));
+    if (!*mem)
+        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory planning %s for N=%d, T=%d (%.1f MB)", what, N, T,
+                           need * 4e-6);
+    arena a = {*mem, 0};
+    layout(s, &a, N, T);
+    return s->be->reserve(s->ctx, scratch_need(s->model, T));
+}
+
 ctrgcn_status driver_eval_plan(ctrgcn_session *s, int N, int T) {
     eval_plan *p = &s->ep;
     const int persons = N * s->model->spec.num_person;
@@ -271,14 +282,7 @@ ctrgcn_status driver_eval_plan(ctrgcn_session *s, int N, int T) {
     if (!p->lane_acts) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
     p->lanes = lanes;
     p->chunk = chunk;
-    arena count = {NULL, 0};
-    const size_t need = eval_layout(s, &count, N, T);
-    if (!plan_alloc(s, &p->mem, need))
-        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory planning a forward of N=%d, T=%d (%.1f MB)", N, T,
-                           need * 4e-6);
-    arena a = {p->mem, 0};
-    eval_layout(s, &a, N, T);
-    ctrgcn_status st = s->be->reserve(s->ctx, scratch_need(s->model, T));
+    const ctrgcn_status st = plan_build(s, &p->mem, eval_layout, N, T, "a forward");
     if (st != CTRGCN_OK) return st;
     p->N = N;
     p->T = T;
@@ -369,14 +373,7 @@ ctrgcn_status driver_train_plan(ctrgcn_session *s, int N, int T) {
     if (p->mem && p->N == N && p->T == T) return CTRGCN_OK;
     p->N = p->T = 0;
     s->has_forward = 0;
-    arena count = {NULL, 0};
-    const size_t need = train_layout(s, &count, N, T);
-    if (!plan_alloc(s, &p->mem, need))
-        return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory planning training memory for N=%d, T=%d (%.1f GB)", N, T,
-                           need * 4e-9);
-    arena a = {p->mem, 0};
-    train_layout(s, &a, N, T);
-    ctrgcn_status st = s->be->reserve(s->ctx, scratch_need(s->model, T));
+    const ctrgcn_status st = plan_build(s, &p->mem, train_layout, N, T, "training");
     if (st != CTRGCN_OK) return st;
     p->N = N;
     p->T = T;

@@ -66,13 +66,6 @@ typedef struct {
 #define SG_MR3 4
 #define SG_MR4 3
 #include "layers/small_gemm.h"
-#undef SG_VW
-#undef SG
-#undef SG_MASKED
-#undef SG_MR1
-#undef SG_MR2
-#undef SG_MR3
-#undef SG_MR4
 
 CTRGCN_HOT_BODY(small_gemm8, (const tile_out *o, const float *const *As, int nA, int lda, int trans_a,
                               const float *const *Bs, int ldb, int M, int N, int K)) {
@@ -94,13 +87,6 @@ CTRGCN_HOT_ENTRY(small_gemm8, (const tile_out *o, const float *const *As, int nA
 #define SG_MR3 6 /* widths past 32 columns do not reach here (SMALL_V) */
 #define SG_MR4 4
 #include "layers/small_gemm.h"
-#undef SG_VW
-#undef SG
-#undef SG_MASKED
-#undef SG_MR1
-#undef SG_MR2
-#undef SG_MR3
-#undef SG_MR4
 static void small_gemm16(const tile_out *o, const float *const *As, int nA, int lda, int trans_a,
                          const float *const *Bs, int ldb, int M, int N, int K) {
     gemm_w16(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);

@@ -10,7 +10,7 @@
  * C[M][N] = sum over nA operand pairs of A_a B_a, each K deep, then an epilogue (tile_out).
  * A_a is read as A_a[i*lda + k], or A_a[k*lda + i] when trans_a; B_a = Bs[a] is [K][ldb]
  * (ldb >= N when masked, else ldb = SG_VW * NC, zero-padded past N). No include guard:
- * included on purpose twice. */
+ * included on purpose twice; the end undefines the parameters, ready for the next width. */
 
 typedef float SG(vec) __attribute__((vector_size(SG_VW * sizeof(float))));
 
@@ -137,3 +137,11 @@ static inline __attribute__((always_inline)) void SG(gemm)(const tile_out *o, co
     }
 #undef SG_CASES
 }
+
+#undef SG_VW
+#undef SG
+#undef SG_MASKED
+#undef SG_MR1
+#undef SG_MR2
+#undef SG_MR3
+#undef SG_MR4

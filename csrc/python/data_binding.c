@@ -168,6 +168,15 @@ static PyArrayObject *index_array(PyObject *obj) {
     return a;
 }
 
+/* The float32 batch [B][C][window][V][M] for the B indices, once window and B are in range; NULL
+ * with the error raised otherwise. */
+static PyObject *batch_array(PyArrayObject *idx, int window, npy_intp C, npy_intp V, npy_intp M) {
+    if (window < 1 || window > 4096) return ctrgcn_py_input_error("window must be 1..4096");
+    const npy_intp B = PyArray_DIM(idx, 0), dims[5] = {B, C, window, V, M};
+    if (B > (1 << 24)) return ctrgcn_py_input_error("batch too large");
+    return PyArray_SimpleNew(5, (npy_intp *)dims, NPY_FLOAT32);
+}
+
 /* ntu_batch(data[N,3,T,25,M] f32, indices, seed, train, window, p_lo, p_hi, test_p, min_length,
  *           theta, modality) -> [B,3,window,25,M] f32 */
 static PyObject *data_ntu_batch(PyObject *self, PyObject *args) {
@@ -185,20 +194,11 @@ static PyObject *data_ntu_batch(PyObject *self, PyObject *args) {
         ctrgcn_py_input_error("data: expected (N, 3, T, 25, M) with M 1..16");
         goto done;
     }
-    if (aug.window < 1 || aug.window > 4096) {
-        ctrgcn_py_input_error("window must be 1..4096");
-        goto done;
-    }
-    const npy_intp B = PyArray_DIM(idx, 0), dims[5] = {B, 3, aug.window, 25, M};
-    if (B > (1 << 24)) {
-        ctrgcn_py_input_error("batch too large");
-        goto done;
-    }
-    if (!(out = PyArray_SimpleNew(5, (npy_intp *)dims, NPY_FLOAT32))) goto done;
+    if (!(out = batch_array(idx, aug.window, 3, 25, M))) goto done;
     ctrgcn_status st;
     Py_BEGIN_ALLOW_THREADS
     st = ctrgcn_ntu_batch(PyArray_DATA((PyArrayObject *)out), PyArray_DATA(data), N, (int)T, (int)M,
-                          PyArray_DATA(idx), (int)B, (uint64_t)seed, &aug);
+                          PyArray_DATA(idx), (int)PyArray_DIM(idx, 0), (uint64_t)seed, &aug);
     Py_END_ALLOW_THREADS
     if (st) {
         Py_CLEAR(out);
@@ -356,23 +356,13 @@ static PyObject *data_seq_batch(PyObject *self, PyObject *args) {
                               "non-zero size");
         goto done;
     }
-    if (aug.window < 1 || aug.window > 4096) {
-        ctrgcn_py_input_error("window must be 1..4096");
-        goto done;
-    }
     parent = parent_array(parents_o, (int)V, &ok);
-    if (!ok) goto done;
-    const npy_intp B = PyArray_DIM(idx, 0), dims[5] = {B, C, aug.window, V, M};
-    if (B > (1 << 24)) {
-        ctrgcn_py_input_error("batch too large");
-        goto done;
-    }
-    if (!(out = PyArray_SimpleNew(5, (npy_intp *)dims, NPY_FLOAT32))) goto done;
+    if (!ok || !(out = batch_array(idx, aug.window, C, V, M))) goto done;
     ctrgcn_status st;
     Py_BEGIN_ALLOW_THREADS
     st = ctrgcn_seq_batch(PyArray_DATA((PyArrayObject *)out), PyArray_DATA(pool), PyArray_DIM(pool, 0), (int)M, (int)V,
-                          (int)C, PyArray_DATA(off), PyArray_DATA(len), PyArray_DIM(off, 0), PyArray_DATA(idx), (int)B,
-                          (uint64_t)seed, &aug, parent);
+                          (int)C, PyArray_DATA(off), PyArray_DATA(len), PyArray_DIM(off, 0), PyArray_DATA(idx),
+                          (int)PyArray_DIM(idx, 0), (uint64_t)seed, &aug, parent);
     Py_END_ALLOW_THREADS
     if (st) {
         Py_CLEAR(out);

@@ -515,36 +515,17 @@ static void op_run_lanes(call *c) {
     free(r.busy);
 }
 
-static void layout_dims(call *c, int *N, int *C, int *T, int *V, int *M, size_t *total) {
-    *N = DIM("N");
-    *C = DIM("C");
-    *T = DIM("T");
-    *V = DIM("V");
-    *M = DIM("M");
-    *total = mul(c, MUL3(c, *N, *C, *T), mul(c, *V, *M));
+/* The layout ops: `out` written from `in`, each N*C*T*V*M values. */
+static void layout_op(call *c, void (*op)(backend_ctx *, float *, const float *, int, int, int, int, int),
+                      const char *out, const char *in) {
+    const int N = DIM("N"), C = DIM("C"), T = DIM("T"), V = DIM("V"), M = DIM("M");
+    const size_t total = mul(c, MUL3(c, N, C, T), mul(c, V, M));
+    const int y = B(c, out, R_OUT, 'f', total, P_AUTO), x = B(c, in, R_IN, 'f', total, P_REQ);
+    RUN(op(c->ctx, F(y), F(x), N, C, T, V, M));
 }
-
-static void op_input_forward(call *c) {
-    int N, C, T, V, M;
-    size_t tot;
-    layout_dims(c, &N, &C, &T, &V, &M, &tot);
-    const int y = B(c, "y", R_OUT, 'f', tot, P_AUTO), x = B(c, "x", R_IN, 'f', tot, P_REQ);
-    RUN(c->be->input_forward(c->ctx, F(y), F(x), N, C, T, V, M));
-}
-static void op_persons_forward(call *c) {
-    int N, C, T, V, M;
-    size_t tot;
-    layout_dims(c, &N, &C, &T, &V, &M, &tot);
-    const int y = B(c, "y", R_OUT, 'f', tot, P_AUTO), x = B(c, "x", R_IN, 'f', tot, P_REQ);
-    RUN(c->be->persons_forward(c->ctx, F(y), F(x), N, C, T, V, M));
-}
-static void op_persons_backward(call *c) {
-    int N, C, T, V, M;
-    size_t tot;
-    layout_dims(c, &N, &C, &T, &V, &M, &tot);
-    const int dx = B(c, "dx", R_OUT, 'f', tot, P_AUTO), dy = B(c, "dy", R_IN, 'f', tot, P_REQ);
-    RUN(c->be->persons_backward(c->ctx, F(dx), F(dy), N, C, T, V, M));
-}
+static void op_input_forward(call *c) { layout_op(c, c->be->input_forward, "y", "x"); }
+static void op_persons_forward(call *c) { layout_op(c, c->be->persons_forward, "y", "x"); }
+static void op_persons_backward(call *c) { layout_op(c, c->be->persons_backward, "dx", "dy"); }
 
 static void op_bn_forward(call *c) {
     const int n = DIM("n"), C = DIM("C");

@@ -33,15 +33,81 @@ static void subsample_cols(float *buf, const float *x, int ci, int T, int V, int
     strided_cols(buf, (float *)x, ci, T, V, s, c0, c1, 0); /* read only: scatter 0 */
 }
 
+/* ---- time phases: the strided reads of both convolutions, and their parameter gradients ---- */
+typedef struct {
+    const float *x[8];
+    int len[8], ld[8];
+} phases;
+
+/* Phase p holds frames p, p+s, ...: tap j at output frame t reads frame s*t + o (o = j*d - pad),
+ * which is frame t + (o - p)/s of phase p = o mod s, a contiguous column window. Phases [0, used)
+ * are copied to buf (a 1x1 convolution reads phase 0 alone: x[:, ::s]). */
+static void split_phases(phases *ph, const float *x, int ci, int T, int V, int s, int used, float *buf) {
+    if (s == 1) {
+        ph->x[0] = x;
+        ph->len[0] = T;
+        ph->ld[0] = T * V;
+        return;
+    }
+    for (int p = 0; p < used; p++) {
+        const int len = T > p ? (T - p + s - 1) / s : 0;
+        for (int c = 0; c < ci; c++)
+            for (int t = 0; t < len; t++)
+                memcpy(buf + ((size_t)c * len + t) * V, x + ((size_t)c * T + (size_t)(p + t * s)) * V, sizeof(float) * V);
+        ph->x[p] = buf;
+        ph->len[p] = len;
+        ph->ld[p] = len * V;
+        buf += (size_t)ci * len * V;
+    }
+}
+
+/* The window of tap j: phase p, frame shift sh, output frames [t0, t1). 0 when empty. */
+static int tap_window(const phases *ph, int j, int dil, int pad, int s, int To, int *p, int *sh, int *t0, int *t1) {
+    const int o = j * dil - pad;
+    *p = ((o % s) + s) % s;
+    *sh = (o - *p) / s;
+    *t0 = *sh < 0 ? -*sh : 0;
+    *t1 = ph->len[*p] - *sh < To ? ph->len[*p] - *sh : To;
+    return *t1 > *t0;
+}
+
+/* dW [k][co][ci] += dy_window x_window^T tap by tap, db += rowsum(dy) (db may be NULL): each
+ * thread owns a band of output rows over all persons, so no thread partials are summed. The 1x1
+ * convolution is the case k = 1. */
+static void conv_param_grads(backend_ctx *ctx, float *dW, float *db, const float *dy, size_t lddy, const float *x,
+                             size_t ldx, int n, int co, int ci, int T, int V, int k, int dil, int stride) {
+    const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V;
+    const int team = cpu_team(ctx), base = cpu_slot_base();
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int part = 0; part < team; part++) {
+        int r0, r1;
+        cpu_range(co, team, part, 4, &r0, &r1);
+        if (r1 <= r0) continue;
+        float *buf = cpu_scratch(ctx, base + cpu_thread());
+        for (int i = 0; i < n; i++) {
+            const float *d = dy + i * lddy + (size_t)r0 * ToV;
+            phases ph;
+            split_phases(&ph, x + i * ldx, ci, T, V, stride, k == 1 ? 1 : stride, buf);
+            for (int j = 0; j < k; j++) {
+                int p, sh, t0, t1;
+                if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
+                gemm(0, 1, r1 - r0, ci, (t1 - t0) * V, d + (size_t)t0 * V, ToV, ph.x[p] + (size_t)(t0 + sh) * V,
+                     ph.ld[p], 1.0f, dW + ((size_t)j * co + r0) * ci, ci);
+            }
+            if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
+        }
+    }
+}
+
+/* ---- 1x1 convolution ------------------------------------------------------------------------ */
 void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
                          const float *b, int n, int co, int ci, int T, int V, int stride, int accumulate) {
     const int ToV = ((T - 1) / stride + 1) * V, TV = T * V;
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        const int i = cpu_item(item, parts, ToV, 16, &c0, &c1);
         if (c1 <= c0) continue;
         float *yi = y + i * ldy + c0;
         const float *src = x + i * ldx + c0;
@@ -67,34 +133,14 @@ void cpu_conv1x1_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, f
                           size_t lddy, const float *x, size_t ldx, const float *W, int n, int co, int ci, int T, int V,
                           int stride) {
     const int ToV = ((T - 1) / stride + 1) * V, TV = T * V;
-    const int team = cpu_team(ctx), base = cpu_slot_base();
-    /* dW += dy x^T, db += rowsum(dy): each thread owns a band of output rows over all persons */
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int part = 0; part < team; part++) {
-        int r0, r1;
-        cpu_range(co, team, part, 4, &r0, &r1);
-        if (r1 <= r0) continue;
-        float *buf = cpu_scratch(ctx, base + cpu_thread());
-        for (int i = 0; i < n; i++) {
-            const float *xs = x + i * ldx, *d = dy + i * lddy + (size_t)r0 * ToV;
-            int lds = TV;
-            if (stride > 1) {
-                subsample_cols(buf, xs, ci, T, V, stride, 0, ToV);
-                xs = buf;
-                lds = ToV;
-            }
-            gemm(0, 1, r1 - r0, ci, ToV, d, ToV, xs, lds, 1.0f, dW + (size_t)r0 * ci, ci);
-            if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
-        }
-    }
+    conv_param_grads(ctx, dW, db, dy, lddy, x, ldx, n, co, ci, T, V, 1, 1, stride);
     if (!dx) return;
     /* dx += W^T dy, by person and column block */
-    const int parts = cpu_parts(n, team);
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(ToV, parts, item % parts, 16, &c0, &c1);
+        const int i = cpu_item(item, parts, ToV, 16, &c0, &c1);
         if (c1 <= c0) continue;
         const float *d = dy + i * lddy + c0;
         float *dxi = dx + i * lddx;
@@ -110,55 +156,18 @@ void cpu_conv1x1_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, f
 }
 
 /* ---- temporal convolution ------------------------------------------------------------------ */
-typedef struct {
-    const float *x[8];
-    int len[8], ld[8];
-} phases;
-
-/* Phase p holds frames p, p+s, ...: tap j at output frame t reads frame s*t + o (o = j*d - pad),
- * which is frame t + (o - p)/s of phase p = o mod s, a contiguous column window. */
-static void split_phases(phases *ph, const float *x, int ci, int T, int V, int s, float *buf) {
-    if (s == 1) {
-        ph->x[0] = x;
-        ph->len[0] = T;
-        ph->ld[0] = T * V;
-        return;
-    }
-    for (int p = 0; p < s; p++) {
-        const int len = T > p ? (T - p + s - 1) / s : 0;
-        for (int c = 0; c < ci; c++)
-            for (int t = 0; t < len; t++)
-                memcpy(buf + ((size_t)c * len + t) * V, x + ((size_t)c * T + (size_t)(p + t * s)) * V, sizeof(float) * V);
-        ph->x[p] = buf;
-        ph->len[p] = len;
-        ph->ld[p] = len * V;
-        buf += (size_t)ci * len * V;
-    }
-}
-
-/* The window of tap j: phase p, frame shift sh, output frames [t0, t1). 0 when empty. */
-static int tap_window(const phases *ph, int j, int dil, int pad, int s, int To, int *p, int *sh, int *t0, int *t1) {
-    const int o = j * dil - pad;
-    *p = ((o % s) + s) % s;
-    *sh = (o - *p) / s;
-    *t0 = *sh < 0 ? -*sh : 0;
-    *t1 = ph->len[*p] - *sh < To ? ph->len[*p] - *sh : To;
-    return *t1 > *t0;
-}
-
 void cpu_tconv_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, const float *W,
                        const float *b, int n, int co, int ci, int T, int V, int k, int dil, int stride) {
     const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V;
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int r0, r1;
-        cpu_range(co, parts, item % parts, 4, &r0, &r1);
+        const int i = cpu_item(item, parts, co, 4, &r0, &r1);
         if (r1 <= r0) continue;
         float *yi = y + i * ldy + (size_t)r0 * ToV;
         phases ph;
-        split_phases(&ph, x + i * ldx, ci, T, V, stride, cpu_scratch(ctx, base + cpu_thread()));
+        split_phases(&ph, x + i * ldx, ci, T, V, stride, stride, cpu_scratch(ctx, base + cpu_thread()));
         rows_fill(yi, ToV, b ? b + r0 : NULL, r1 - r0, ToV);
         for (int j = 0; j < k; j++) {
             int p, sh, t0, t1;
@@ -173,35 +182,14 @@ void cpu_tconv_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, flo
                         const float *x, size_t ldx, const float *W, int n, int co, int ci, int T, int V, int k,
                         int dil, int stride) {
     const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V, TV = T * V;
-    const int team = cpu_team(ctx), base = cpu_slot_base();
-    /* dW_j += dy_window x_window^T, db += rowsum(dy): a band of output rows per thread */
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int part = 0; part < team; part++) {
-        int r0, r1;
-        cpu_range(co, team, part, 4, &r0, &r1);
-        if (r1 <= r0) continue;
-        float *buf = cpu_scratch(ctx, base + cpu_thread());
-        for (int i = 0; i < n; i++) {
-            const float *d = dy + i * lddy + (size_t)r0 * ToV;
-            phases ph;
-            split_phases(&ph, x + i * ldx, ci, T, V, stride, buf);
-            for (int j = 0; j < k; j++) {
-                int p, sh, t0, t1;
-                if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
-                gemm(0, 1, r1 - r0, ci, (t1 - t0) * V, d + (size_t)t0 * V, ToV, ph.x[p] + (size_t)(t0 + sh) * V,
-                     ph.ld[p], 1.0f, dW + ((size_t)j * co + r0) * ci, ci);
-            }
-            if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
-        }
-    }
+    conv_param_grads(ctx, dW, db, dy, lddy, x, ldx, n, co, ci, T, V, k, dil, stride);
     if (!dx) return;
     /* dx_window += W_j^T dy_window, by person and band of input rows; phases of dx when s > 1 */
-    const int parts = cpu_parts(n, team);
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int q0, q1;
-        cpu_range(ci, parts, item % parts, 4, &q0, &q1);
+        const int i = cpu_item(item, parts, ci, 4, &q0, &q1);
         if (q1 <= q0) continue;
         const int rows = q1 - q0;
         float *dxi = dx + i * lddx + (size_t)q0 * TV;
@@ -267,9 +255,8 @@ void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
     const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         for (int c = c0; c < c1; c++) {
             const float sc = scale ? scale[c] : 1.0f, sf = shift ? shift[c] : 0.0f;
             const float *xr = x + i * ldx + (size_t)c * TV;
@@ -290,9 +277,8 @@ void cpu_maxpool_backward(backend_ctx *ctx, float *dx, size_t lddx, const float 
     const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         for (int c = c0; c < c1; c++) {
             const float *g = dy + i * lddy + (size_t)c * ToV;
             const int *ar = argmax + ((size_t)i * C + c) * ToV;

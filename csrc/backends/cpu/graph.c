@@ -69,9 +69,8 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
                 for (int u = 0; u < V; u++) PAT[(size_t)j * VV + v * V + u] = PA[(size_t)j * VV + u * V + v];
 #pragma omp for schedule(static)
         for (int item = 0; item < n * parts; item++) {
-            const int i = item / parts;
             int r0, r1;
-            cpu_range(3 * C, parts, item % parts, 4, &r0, &r1);
+            const int i = cpu_item(item, parts, 3 * C, 4, &r0, &r1);
             float *P = pre + (size_t)i * 3 * C * VV, *A = AT + (size_t)i * 3 * C * VV;
             const float *rl = rel + (size_t)i * nrel * R * VV;
             for (int j = 0; j < 3; j++) {
@@ -154,9 +153,8 @@ void cpu_aggregate_forward(backend_ctx *ctx, float *y, size_t ldy, const float *
     const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         ctrgc_aggregate_rows(y + i * ldy, val + i * ldval, AT + (size_t)i * 3 * C * V * V,
                              base ? base + i * ldbase : NULL, shift, C, c0, c1, T, V, 3, relu);
     }
@@ -167,9 +165,8 @@ void cpu_aggregate_backward(backend_ctx *ctx, float *dval, size_t lddval, float 
     const int team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int item = 0; item < n * parts; item++) {
-        const int i = item / parts;
         int c0, c1;
-        cpu_range(C, parts, item % parts, 1, &c0, &c1);
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
         ctrgc_aggregate_backward_rows(dval + i * lddval, dAT + (size_t)i * 3 * C * V * V, dy + i * lddy,
                                       val + i * ldval, AT + (size_t)i * 3 * C * V * V, C, c0, c1, T, V, 3,
                                       cpu_scratch(ctx, base + cpu_thread()));

@@ -14,30 +14,33 @@ void cpu_input_forward(backend_ctx *ctx, float *y, const float *x, int N, int C,
                             x[((((size_t)n * C + c) * T + t) * V + v) * M + m];
 }
 
-void cpu_persons_forward(backend_ctx *ctx, float *y, const float *x, int N, int C, int T, int V, int M) {
+/* y from x between the batch layout [N][M*V*C][T] and the persons' [N*M][C][T][V]: towards the
+ * persons (forward) or back (backward), over the same pairs of elements. */
+static void persons_copy(backend_ctx *ctx, float *y, const float *x, int N, int C, int T, int V, int M,
+                         int to_persons) {
     const int mvc = M * V * C, team = cpu_team(ctx);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int p = 0; p < N * M; p++) {
         const int n = p / M, m = p % M;
         for (int c = 0; c < C; c++)
             for (int t = 0; t < T; t++)
-                for (int v = 0; v < V; v++)
-                    y[(((size_t)p * C + c) * T + t) * V + v] =
-                        x[((size_t)n * mvc + (size_t)m * V * C + (size_t)v * C + c) * T + t];
+                for (int v = 0; v < V; v++) {
+                    const size_t batch = ((size_t)n * mvc + (size_t)m * V * C + (size_t)v * C + c) * T + t;
+                    const size_t person = (((size_t)p * C + c) * T + t) * V + v;
+                    if (to_persons)
+                        y[person] = x[batch];
+                    else
+                        y[batch] = x[person];
+                }
     }
 }
 
+void cpu_persons_forward(backend_ctx *ctx, float *y, const float *x, int N, int C, int T, int V, int M) {
+    persons_copy(ctx, y, x, N, C, T, V, M, 1);
+}
+
 void cpu_persons_backward(backend_ctx *ctx, float *dx, const float *dy, int N, int C, int T, int V, int M) {
-    const int mvc = M * V * C, team = cpu_team(ctx);
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int p = 0; p < N * M; p++) {
-        const int n = p / M, m = p % M;
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < T; t++)
-                for (int v = 0; v < V; v++)
-                    dx[((size_t)n * mvc + (size_t)m * V * C + (size_t)v * C + c) * T + t] =
-                        dy[(((size_t)p * C + c) * T + t) * V + v];
-    }
+    persons_copy(ctx, dx, dy, N, C, T, V, M, 0);
 }
 
 void cpu_pool_forward(backend_ctx *ctx, float *feat, const float *x, int N, int M, int F, size_t L) {

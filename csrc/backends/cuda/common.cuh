@@ -39,6 +39,12 @@ struct backend_ctx {
     long replays;
 };
 
+/* The ops, defined in conv.cu, graph.cu, norm.cu and head.cu: cuda_<name> for every entry of
+ * CTRGCN_BACKEND_OPS (backends/backend.h). memory.cuh has the hooks of other shapes. */
+#define CUDA_DECLARE(name, params) void cuda_##name params;
+CTRGCN_BACKEND_OPS(CUDA_DECLARE)
+#undef CUDA_DECLARE
+
 /* Reports a failure through the core's error slot (bound at load time; may be a no-op). */
 void cuda_report(backend_ctx *c, const char *what, cudaError_t err);
 /* Scratch of slot 0 / 1 with at least `bytes`; NULL (and the context marked failed) when out of memory. */

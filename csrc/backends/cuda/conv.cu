@@ -1,9 +1,10 @@
-/* CUDA convolutions and pooling over a batch. Every GEMM is one cuBLAS strided-batched call over
- * the persons (person i of a tensor sits ld floats after person i-1). Parameter gradients sum
- * over persons: each person's product goes to a partial in scratch and one GEMV adds them up,
- * which keeps the sum free of atomics and its order fixed. A stride over time goes through a
- * gathered copy (1x1) or a phase split (temporal), as on the CPU. */
-#include "backends/cuda/conv.cuh"
+/* CUDA convolutions and pooling over a batch: the 1x1 convolution (stride over time), the temporal
+ * convolution as k GEMMs over time-shifted windows, and the time max-pool. Every GEMM is one cuBLAS
+ * strided-batched call over the persons (person i of a tensor sits ld floats after person i-1).
+ * Parameter gradients sum over persons: each person's product goes to a partial in scratch and one
+ * GEMV adds them up, which keeps the sum free of atomics and its order fixed. A stride over time
+ * goes through a gathered copy (1x1) or a phase split (temporal), as on the CPU. */
+#include "backends/cuda/common.cuh"
 
 /* buf [n][ci][To*V] = x_i[:, ::s] */
 static __global__ void subsample_kernel(float *buf, const float *x, size_t ldx, int ci, int T, int V, int s,

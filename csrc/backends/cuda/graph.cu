@@ -1,6 +1,8 @@
-/* CUDA ops of the CTR-GC module over a batch. Sums over persons (dW4, db4, dPA, dalpha) go
- * through per-person partials and fixed-order reductions, never floating-point atomics. */
-#include "backends/cuda/graph.cuh"
+/* CUDA ops of the CTR-GC module over a batch: time mean, relation, refined adjacency (cuBLAS) and
+ * the per-channel aggregation (a kernel: T x V by V x V products, too small for GEMM calls to pay).
+ * Sums over persons (dW4, db4, dPA, dalpha) go through per-person partials and fixed-order
+ * reductions, never floating-point atomics. */
+#include "backends/cuda/common.cuh"
 
 /* ---- time mean --------------------------------------------------------------------------------- */
 static __global__ void mean_time_kernel(float *y, const float *x, size_t ldx, int C, int T, int V, size_t count) {

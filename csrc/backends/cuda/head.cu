@@ -1,5 +1,6 @@
-/* CUDA pooling, classifier head, soft-target cross-entropy and SGD. */
-#include "backends/cuda/head.cuh"
+/* CUDA pooling, classifier head, soft-target cross-entropy and SGD. The loss and SGD run on the
+ * device, so a training step moves only the batch in and the logits and loss out. */
+#include "backends/cuda/common.cuh"
 
 /* One warp per feature: each person's row mean in double (as the reference pools frames and
  * joints, then persons), then the mean over persons. */

@@ -9,12 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/cuda/conv.cuh"
 #include "backends/cuda/cuda_module.h"
-#include "backends/cuda/graph.cuh"
-#include "backends/cuda/head.cuh"
 #include "backends/cuda/memory.cuh"
-#include "backends/cuda/norm.cuh"
 
 static ctrgcn_status no_fail(ctrgcn_status st, const char *fmt, ...) {
     (void)fmt;
@@ -417,35 +413,9 @@ static const ctrgcn_backend table = [] {
     t.zero = cuda_zero;
     t.sync = cuda_sync;
     t.count_nonfinite = cuda_count_nonfinite;
-    t.input_forward = OP(cuda_input_forward);
-    t.persons_forward = OP(cuda_persons_forward);
-    t.persons_backward = OP(cuda_persons_backward);
-    t.bn_forward = OP(cuda_bn_forward);
-    t.bn_backward = OP(cuda_bn_backward);
-    t.affine_forward = OP(cuda_affine_forward);
-    t.add_relu_forward = OP(cuda_add_relu_forward);
-    t.relu_backward = OP(cuda_relu_backward);
-    t.accumulate = OP(cuda_accumulate);
-    t.conv1x1_forward = OP(cuda_conv1x1_forward);
-    t.conv1x1_backward = OP(cuda_conv1x1_backward);
-    t.tconv_forward = OP(cuda_tconv_forward);
-    t.tconv_backward = OP(cuda_tconv_backward);
-    t.maxpool_forward = OP(cuda_maxpool_forward);
-    t.maxpool_backward = OP(cuda_maxpool_backward);
-    t.mean_time_forward = OP(cuda_mean_time_forward);
-    t.mean_time_backward = OP(cuda_mean_time_backward);
-    t.relation_forward = OP(cuda_relation_forward);
-    t.relation_backward = OP(cuda_relation_backward);
-    t.adjacency_forward = OP(cuda_adjacency_forward);
-    t.adjacency_backward = OP(cuda_adjacency_backward);
-    t.aggregate_forward = OP(cuda_aggregate_forward);
-    t.aggregate_backward = OP(cuda_aggregate_backward);
-    t.pool_forward = OP(cuda_pool_forward);
-    t.pool_backward = OP(cuda_pool_backward);
-    t.linear_forward = OP(cuda_linear_forward);
-    t.linear_backward = OP(cuda_linear_backward);
-    t.xent_forward = OP(cuda_xent_forward);
-    t.sgd_update = OP(cuda_sgd_update);
+#define CUDA_ENTRY(name, params) t.name = OP(cuda_##name);
+    CTRGCN_BACKEND_OPS(CUDA_ENTRY)
+#undef CUDA_ENTRY
     return t;
 }();
 

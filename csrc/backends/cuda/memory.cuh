@@ -1,4 +1,5 @@
-/* The CUDA backend's context and memory hooks (memory.cu) and the table that names every op. */
+/* The CUDA backend's context and memory hooks (memory.cu): the entries of its table that are not
+ * in CTRGCN_BACKEND_OPS. */
 #ifndef CTRGCN_CUDA_MEMORY_CUH
 #define CTRGCN_CUDA_MEMORY_CUH
 #include "backends/cuda/common.cuh"

@@ -1,7 +1,8 @@
-/* CUDA BatchNorm and elementwise ops. Channel statistics are sums in double over n persons x L
- * values, split into S partial blocks per channel and finished in a fixed order, so a result
- * never depends on scheduling (no floating-point atomics). */
-#include "backends/cuda/norm.cuh"
+/* CUDA BatchNorm (train mode and folded eval), elementwise ops and the input layouts. Channel
+ * statistics are sums in double over n persons x L values, split into S partial blocks per channel
+ * and finished in a fixed order, so a result never depends on scheduling (no floating-point
+ * atomics). */
+#include "backends/cuda/common.cuh"
 
 #define BN_EPS 1e-5
 

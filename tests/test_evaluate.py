@@ -1,5 +1,8 @@
 """Evaluation and fusion: metrics against plain NumPy, `python -m ctrgcn eval` on real NW-UCLA and on
 NTU data prepared from the raw samples, `python -m ctrgcn ensemble` with equal, given and fitted weights."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -118,15 +121,31 @@ def test_eval_on_prepared_ntu(shared, tmp_path, capsys):
     assert main(["eval", "--weights", str(weights), "--dataset", "ntu"]) == 1  # no data root: a clear error
 
 
-def test_shipped_nwucla_joint_model_scores_view_3(shared):
-    """The shipped float16 CTRGCN joint model: NW-UCLA class names and >= 93.5% top-1 on view 3."""
-    if "nwucla_ctrgcn_joint" not in ctrgcn.pretrained():
-        pytest.skip("nwucla_ctrgcn_joint is not shipped in this build")
+SHIPPED_NWUCLA = ["nwucla_ctrgcn_joint", "nwucla_ctrgcn_bone", "nwucla_ctrgcn_motion", "nwucla_ctrgcn_bone_motion",
+                  "nwucla_ctrgcn_light_joint", "nwucla_ctrgcn_lightv1_joint", "nwucla_ctrgcn_lightv2_joint"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_NWUCLA)
+def test_shipped_nwucla_model_scores_view_3(shared, name):
+    """Each shipped float16 NW-UCLA model carries the class names and scores on view 3 what its training
+    log recorded for the last epoch (float32) within two clips of 464, and the joint model >= 93.5%
+    (the accuracy issue's floor)."""
+    if name not in ctrgcn.pretrained():
+        pytest.skip(f"{name} is not trained and shipped yet")
     root = shared / "data" / "nw-ucla" / "all_sqe"
     if not root.is_dir():
         pytest.skip("NW-UCLA data not found in ../shared")
     from ctrgcn.commands.evaluate import score
-    model = ctrgcn.pretrained("nwucla_ctrgcn_joint")
+    log = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "nwucla" / name / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    last = max((r for r in records if "val_acc" in r), key=lambda r: r["epoch"])
+    modality = name.split("_", 2)[2]  # joint, bone, motion, bone_motion, or light*_joint
+    for variant in ("light_", "lightv1_", "lightv2_"):
+        modality = modality.removeprefix(variant)
+    model = ctrgcn.pretrained(name)
     assert model.classes == list(ctrgcn.NWUCLA_CLASSES)
-    scores, labels = score(model, ctrgcn.data.NWUCLA(root, split="val"))
-    assert metrics.topk_accuracy(scores, labels) >= 0.935
+    scores, labels = score(model, ctrgcn.data.NWUCLA(root, split="val", modality=modality))
+    acc = metrics.topk_accuracy(scores, labels)
+    assert abs(acc - last["val_acc"]) <= 2 / len(labels) + 1e-9, (acc, last["val_acc"])
+    if name == "nwucla_ctrgcn_joint":
+        assert acc >= 0.935

@@ -72,6 +72,19 @@ ctrgcn_status ctrgcn_ntu_batch(float *out, const float *data, int64_t N, int T, 
     return CTRGCN_OK;
 }
 
+/* The longest of N sequences stored in a pool of frames (sequence i: frames offsets[i] ..
+ * offsets[i] + lengths[i]); an error naming `what` when one lies outside the pool. */
+static ctrgcn_status pool_longest(const char *what, int64_t pool_frames, const int64_t *offsets,
+                                  const int64_t *lengths, int64_t N, int64_t *longest) {
+    *longest = 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (lengths[i] < 1 || offsets[i] < 0 || offsets[i] + lengths[i] > pool_frames || lengths[i] > (1 << 24))
+            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "%s: sequence %lld lies outside the pool", what, (long long)i);
+        *longest = lengths[i] > *longest ? lengths[i] : *longest;
+    }
+    return CTRGCN_OK;
+}
+
 ctrgcn_status ctrgcn_seq_batch(float *out, const float *pool, int64_t pool_frames, int M, int V, int C,
                                const int64_t *offsets, const int64_t *lengths, int64_t N, const int64_t *indices,
                                int B, uint64_t seed, const ctrgcn_ntu_aug *aug, const int *parent) {
@@ -85,12 +98,9 @@ ctrgcn_status ctrgcn_seq_batch(float *out, const float *pool, int64_t pool_frame
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "sequence batch: rotation needs 3 coordinates, got %d channels", C);
     if (!(aug->test_p > 0.0 && aug->test_p <= 1.0) || !(aug->p_lo > 0.0 && aug->p_lo <= aug->p_hi && aug->p_hi <= 1.0))
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "sequence batch: crop ratios must lie in (0, 1]");
-    int64_t longest = 0;
-    for (int64_t i = 0; i < N; i++) {
-        if (lengths[i] < 1 || offsets[i] < 0 || offsets[i] + lengths[i] > pool_frames || lengths[i] > (1 << 24))
-            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "sequence batch: sequence %lld lies outside the pool", (long long)i);
-        longest = lengths[i] > longest ? lengths[i] : longest;
-    }
+    int64_t longest;
+    const ctrgcn_status st = pool_longest("sequence batch", pool_frames, offsets, lengths, N, &longest);
+    if (st != CTRGCN_OK) return st;
     for (int b = 0; b < B; b++)
         if (indices[b] < 0 || indices[b] >= N)
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "sequence batch: index %lld outside 0..%lld", (long long)indices[b],
@@ -142,12 +152,9 @@ ctrgcn_status ctrgcn_ucla_batch(float *out, int steps, const double *pool, int64
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "ucla batch: bad arguments");
     if (steps < 1 || steps > 100) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "ucla batch: steps must be 1..100");
     if (modality < 0 || modality > 3) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "ucla batch: bad modality");
-    int64_t longest = 0;
-    for (int64_t i = 0; i < N; i++) {
-        if (lengths[i] < 1 || offsets[i] < 0 || offsets[i] + lengths[i] > pool_frames || lengths[i] > (1 << 24))
-            return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "ucla batch: sequence %lld lies outside the pool", (long long)i);
-        longest = lengths[i] > longest ? lengths[i] : longest;
-    }
+    int64_t longest;
+    const ctrgcn_status st = pool_longest("ucla batch", pool_frames, offsets, lengths, N, &longest);
+    if (st != CTRGCN_OK) return st;
     for (int b = 0; b < B; b++)
         if (indices[b] < 0)
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "ucla batch: negative index %lld", (long long)indices[b]);

@@ -51,11 +51,18 @@ static inline float *cpu_scratch(const backend_ctx *c, int slot) { return c->scr
 
 /* Parts to cut each person into so that n persons give at least `team` work items. */
 static inline int cpu_parts(int n, int team) { return n >= team ? 1 : (team + n - 1) / n; }
-/* [lo, hi) of part p of `total` in `parts`, boundaries rounded to multiples of `align`. */
-static inline void cpu_range(int total, int parts, int p, int align, int *lo, int *hi) {
-    const int chunk = ((total + parts - 1) / parts + align - 1) / align * align;
+/* [lo, hi) of part p of `total` in `parts`, boundaries rounded to multiples of `align`; the
+ * size_t form serves whole tensors, the int one rows and columns. */
+static inline void cpu_span(size_t total, int parts, int p, size_t align, size_t *lo, size_t *hi) {
+    const size_t chunk = ((total + parts - 1) / parts + align - 1) / align * align;
     *lo = p * chunk < total ? p * chunk : total;
     *hi = (p + 1) * chunk < total ? (p + 1) * chunk : total;
+}
+static inline void cpu_range(int total, int parts, int p, int align, int *lo, int *hi) {
+    size_t l, h;
+    cpu_span((size_t)total, parts, p, (size_t)align, &l, &h);
+    *lo = (int)l;
+    *hi = (int)h;
 }
 /* Work item `item` of n persons cut into `parts`: returns its person and sets [lo, hi), its part
  * of the person's `total` rows or columns. */

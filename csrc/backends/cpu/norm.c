@@ -121,19 +121,15 @@ void cpu_affine_forward(backend_ctx *ctx, float *y, const float *x, size_t ldn, 
         }
 }
 
-/* [lo, hi) of part p of count values in `parts`, boundaries on 16-value (64-byte) lines. */
-static void span(size_t count, int parts, int p, size_t *lo, size_t *hi) {
-    const size_t chunk = ((count + parts - 1) / parts + 15) / 16 * 16;
-    *lo = p * chunk < count ? p * chunk : count;
-    *hi = (p + 1) * chunk < count ? (p + 1) * chunk : count;
-}
+/* The streaming ops cut the tensor on 16-value (64-byte) lines. */
+#define LINE 16
 
 void cpu_add_relu_forward(backend_ctx *ctx, float *y, const float *a, const float *b, size_t count) {
     const int team = cpu_team(ctx);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int p = 0; p < team; p++) {
         size_t lo, hi;
-        span(count, team, p, &lo, &hi);
+        cpu_span(count, team, p, LINE, &lo, &hi);
         if (hi > lo) add_relu(y + lo, a + lo, b ? b + lo : NULL, hi - lo);
     }
 }
@@ -143,7 +139,7 @@ void cpu_relu_backward(backend_ctx *ctx, float *dx, const float *dy, const float
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int p = 0; p < team; p++) {
         size_t lo, hi;
-        span(count, team, p, &lo, &hi);
+        cpu_span(count, team, p, LINE, &lo, &hi);
         if (hi > lo) relu_grad(dx + lo, dy + lo, y + lo, hi - lo);
     }
 }
@@ -153,7 +149,7 @@ void cpu_accumulate(backend_ctx *ctx, float *dst, const float *src, size_t count
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int p = 0; p < team; p++) {
         size_t lo, hi;
-        span(count, team, p, &lo, &hi);
+        cpu_span(count, team, p, LINE, &lo, &hi);
         if (hi > lo) add_into(dst + lo, src + lo, hi - lo);
     }
 }

@@ -202,7 +202,7 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
                     for (int u = 0; u < V; u++) yc[(size_t)t * V + u] += a * A[(size_t)v * V + u];
                 }
         }
-        if (relu) relu_inplace(yc, (size_t)T * V);
+        if (relu) add_relu(yc, yc, NULL, (size_t)T * V);
     }
 }
 

@@ -70,11 +70,6 @@ CTRGCN_HOT_BODY(scale_add, (float *y, const float *x, float a, const float *b, s
 }
 CTRGCN_HOT_ENTRY(scale_add, (float *y, const float *x, float a, const float *b, size_t n), (y, x, a, b, n))
 
-CTRGCN_HOT_BODY(relu_inplace, (float *y, size_t n)) {
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-}
-CTRGCN_HOT_ENTRY(relu_inplace, (float *y, size_t n), (y, n))
-
 CTRGCN_HOT_BODY(mean_time, (float *xm, const float *x, int C, int T, int V)) {
     const float inv = 1.0f / (float)T;
     for (int c = 0; c < C; c++) {

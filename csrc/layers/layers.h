@@ -56,9 +56,7 @@ static inline double f64_total(double *a) {
         for (int k = 0; k < w; k++) a[k] += a[k + w];
     return a[0];
 }
-/* y = max(y, 0) over n values. */
-void relu_inplace(float *y, size_t n);
-/* Streaming passes over n values: y = max(a + b, 0) (b may be NULL); dx = y > 0 ? dy : 0;
+/* Streaming passes over n values: y = max(a + b, 0) (b may be NULL; y may be a, in place); dx = y > 0 ? dy : 0;
  * dst += src; y = a * x + b. */
 void add_relu(float *y, const float *a, const float *b, size_t n);
 void relu_grad(float *dx, const float *dy, const float *y, size_t n);

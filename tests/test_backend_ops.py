@@ -269,7 +269,8 @@ def r_xent(z, t):
 # padded) -> {grad}; OUT: the differentiated output; GRAD: input name -> its gradient's name;
 # ACC: the gradients the backend accumulates (the rest are written).
 class Conv1x1:
-    CASES = [(1, 5, 3, 8, 7, 1), (1, 6, 5, 8, 7, 2), (3, 4, 6, 5, 3, 2), (3, 7, 2, 1, 3, 1)]  # n co ci T V s
+    # n co ci T V s; the last: whole 8 x 48 tiles of the forward's own kernel and every remainder
+    CASES = [(1, 5, 3, 8, 7, 1), (1, 6, 5, 8, 7, 2), (3, 4, 6, 5, 3, 2), (3, 7, 2, 1, 3, 1), (2, 19, 9, 23, 5, 1)]
     OUT, GRAD, ACC = "y", dict(x="dx", W="dW", b="db"), ("dx", "dW", "db")
 
     def inputs(self, rng, case):
@@ -316,7 +317,8 @@ class Conv1x1:
 class Tconv:
     # n co ci T V k dil s
     CASES = [(1, 5, 3, 8, 7, 5, 1, 1), (1, 6, 4, 8, 7, 3, 2, 2), (3, 4, 6, 5, 3, 5, 2, 1), (3, 5, 3, 8, 3, 3, 1, 2),
-             (1, 3, 2, 1, 3, 3, 1, 1), (3, 5, 2, 5, 7, 5, 2, 2)]
+             (1, 3, 2, 1, 3, 3, 1, 1), (3, 5, 2, 5, 7, 5, 2, 2),
+             (2, 13, 5, 24, 5, 5, 2, 1), (2, 9, 4, 25, 5, 3, 2, 2)]  # interior frames over whole tiles
     OUT, GRAD, ACC = "y", dict(x="dx", W="dW", b="db"), ("dx", "dW", "db")
 
     def inputs(self, rng, case):

@@ -41,6 +41,11 @@ int cpu_has_avx512(void);
 void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
 void blas_set_threads(int threads);
+/* C[M][N] (ldc) = init + sum over `taps` of A_a[M][K] (lda) B_a[K][N] (ldb[a]), with
+ * init = (accumulate ? C : 0) + (bias ? bias[row] : 0). The convolutions' forward: one tap for a
+ * 1x1 convolution, k time-shifted windows for a temporal one (layers/gemm_taps.c). */
+void gemm_taps(float *C, int ldc, const float *const *A, int lda, const float *const *B, const int *ldb, int taps,
+               int M, int N, int K, const float *bias, int accumulate);
 
 /* y[rows][cols] (ldy) = b[row] (or 0 when b is NULL). */
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols);

@@ -7,11 +7,6 @@
 #include "backends/cpu/cpu.h"
 #include "layers/layers.h"
 
-static void add_bias_rows(float *y, int ldy, const float *b, int rows, int cols) {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) y[(size_t)r * ldy + j] += b[r];
-}
-
 /* Columns [c0, c1) of x[:, ::s] (x rows of T*V, output columns of To*V) against buf [ci][c1-c0]:
  * gathered into buf (scatter 0), or buf added back into x's columns (scatter 1). Output column
  * col is joint col % V of frame (col / V) * s: runs of one frame are contiguous in x. */
@@ -118,14 +113,7 @@ void cpu_conv1x1_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
             src = buf;
             lds = c1 - c0;
         }
-        float beta = 1.0f;
-        if (!accumulate && b)
-            rows_fill(yi, ToV, b, co, c1 - c0);
-        else if (!accumulate)
-            beta = 0.0f;
-        else if (b)
-            add_bias_rows(yi, ToV, b, co, c1 - c0);
-        gemm(0, 0, co, c1 - c0, ci, W, ci, src, lds, beta, yi, ToV);
+        gemm_taps(yi, ToV, &W, ci, &src, &lds, 1, co, c1 - c0, ci, b, accumulate);
     }
 }
 
@@ -168,12 +156,39 @@ void cpu_tconv_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, s
         float *yi = y + i * ldy + (size_t)r0 * ToV;
         phases ph;
         split_phases(&ph, x + i * ldx, ci, T, V, stride, stride, cpu_scratch(ctx, base + cpu_thread()));
-        rows_fill(yi, ToV, b ? b + r0 : NULL, r1 - r0, ToV);
+        /* Output frames [f0, f1) see every tap: one product over all of them. The edge frames,
+         * where the zero padding drops taps, take the taps that reach them one by one. */
+        const float *A[16], *B[16];
+        int ld[16], ps[16], shs[16], f0 = 0, f1 = To;
         for (int j = 0; j < k; j++) {
             int p, sh, t0, t1;
-            if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
-            gemm(0, 0, r1 - r0, (t1 - t0) * V, ci, W + ((size_t)j * co + r0) * ci, ci, ph.x[p] + (size_t)(t0 + sh) * V,
-                 ph.ld[p], 1.0f, yi + (size_t)t0 * V, ToV);
+            if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) t0 = To, t1 = 0;
+            f0 = t0 > f0 ? t0 : f0;
+            f1 = t1 < f1 ? t1 : f1;
+            A[j] = W + ((size_t)j * co + r0) * ci;
+            ps[j] = p;
+            shs[j] = sh;
+            ld[j] = ph.ld[p];
+        }
+        if (f1 <= f0) f0 = f1 = 0; /* no frame sees every tap */
+        const float *bias = b ? b + r0 : NULL;
+        if (f1 > f0) {
+            for (int j = 0; j < k; j++) B[j] = ph.x[ps[j]] + (size_t)(f0 + shs[j]) * V;
+            gemm_taps(yi + (size_t)f0 * V, ToV, A, ci, B, ld, k, r1 - r0, (f1 - f0) * V, ci, bias, 0);
+        }
+        for (int e = 0; e < 2; e++) { /* the frames before f0, then those from f1 */
+            const int e0 = e ? f1 : 0, e1 = e ? To : f0;
+            if (e1 <= e0) continue;
+            rows_fill(yi + (size_t)e0 * V, ToV, bias, r1 - r0, (e1 - e0) * V);
+            for (int j = 0; j < k; j++) {
+                int p, sh, t0, t1;
+                if (!tap_window(&ph, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
+                t0 = t0 > e0 ? t0 : e0;
+                t1 = t1 < e1 ? t1 : e1;
+                if (t1 > t0)
+                    gemm(0, 0, r1 - r0, (t1 - t0) * V, ci, A[j], ci, ph.x[p] + (size_t)(t0 + sh) * V, ph.ld[p], 1.0f,
+                         yi + (size_t)t0 * V, ToV);
+            }
         }
     }
 }
@@ -249,6 +264,22 @@ CTRGCN_HOT_BODY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int 
 CTRGCN_HOT_ENTRY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int hi, int V, float sc, float sf),
                  (y, arg, x, lo, hi, V, sc, sf))
 
+/* Stride 1 without argmax (eval): the interior frames of one channel as a single run over its
+ * T*V values, y[e] = sc * max(x[e-V], x[e], x[e+V]) + sf: one long vector loop instead of T
+ * loops of V (25 joints fill one and a half 16-lane vectors); the first and last frames by
+ * maxpool_frame. */
+CTRGCN_HOT_BODY(maxpool_inner, (float *y, const float *x, size_t lo, size_t hi, int V, float sc, float sf)) {
+#pragma omp simd
+    for (size_t e = lo; e < hi; e++) {
+        float m = x[e - V]; /* compared in maxpool_frame's order: the same result for NaN */
+        m = x[e] > m ? x[e] : m;
+        m = x[e + V] > m ? x[e + V] : m;
+        y[e] = sc * m + sf;
+    }
+}
+CTRGCN_HOT_ENTRY(maxpool_inner, (float *y, const float *x, size_t lo, size_t hi, int V, float sc, float sf),
+                 (y, x, lo, hi, V, sc, sf))
+
 void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int *argmax,
                          const float *scale, const float *shift, int n, int C, int T, int V, int stride) {
     const int To = (T - 1) / stride + 1, TV = T * V, ToV = To * V;
@@ -262,6 +293,12 @@ void cpu_maxpool_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x,
             const float *xr = x + i * ldx + (size_t)c * TV;
             float *yr = y + i * ldy + (size_t)c * ToV;
             int *ar = argmax ? argmax + ((size_t)i * C + c) * ToV : NULL;
+            if (stride == 1 && !ar && T > 2) {
+                maxpool_frame(yr, NULL, xr, 0, 1, V, sc, sf);
+                maxpool_inner(yr, xr, (size_t)V, (size_t)(T - 1) * V, V, sc, sf);
+                maxpool_frame(yr + (size_t)(T - 1) * V, NULL, xr, T - 2, T - 1, V, sc, sf);
+                continue;
+            }
             for (int t = 0; t < To; t++) {
                 const int lo = t * stride - 1 < 0 ? 0 : t * stride - 1;
                 const int hi = t * stride + 1 < T - 1 ? t * stride + 1 : T - 1;

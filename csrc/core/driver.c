@@ -2,6 +2,7 @@
  * through the backend table. Eval (folded BatchNorm, the backend's chunks of persons per pass)
  * and training (BatchNorm on batch statistics, everything kept for the backward) share the walk;
  * the mode decides where a BatchNorm runs, never the device. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,16 +201,29 @@ static block_sizes sizes_of(const ctrgcn_model *m, int k, int T, size_t n) {
     return z;
 }
 
-/* Scratch per worker the CPU-style ops need: phase splits and column buffers of one person. */
-static size_t scratch_need(const ctrgcn_model *m, int T) {
-    size_t need = 0;
+/* Floats of the block with the most parameters: a bound on any convolution's weights and bias,
+ * fused views of several tensors included (their tensors are one block's, "l<k>.*"). */
+static size_t block_params_max(const ctrgcn_model *m) {
+    size_t per[CTRGCN_NUM_BLOCKS] = {0}, most = 0;
+    for (int i = 0; i < m->num_tensors; i++) {
+        int k = 0, used = 0;
+        if (sscanf(m->tensors[i].name, "l%d.%n", &k, &used) == 1 && used > 0 && k >= 1 && k <= CTRGCN_NUM_BLOCKS)
+            most = MAXZ(most, per[k - 1] += m->tensors[i].numel);
+    }
+    return most;
+}
+
+/* Scratch per worker the CPU-style ops need: phase splits and column buffers of one person; in
+ * training, after them, a thread's partial weight and bias gradients of one convolution. */
+static size_t scratch_need(const ctrgcn_model *m, int T, int training) {
+    size_t need = 0, numel = training ? block_params_max(m) : 0;
     int t = T;
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
         block_sizes z = sizes_of(m, k, t, 1);
         need = MAXZ(need, z.ctv + 32 * (size_t)t + 3 * (size_t)m->spec.num_joints * m->spec.num_joints);
         t = out_frames(&m->blocks[k], t);
     }
-    return need + 64;
+    return need + numel + 64;
 }
 
 static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
@@ -256,7 +270,8 @@ static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
  * out the slots of the one allocation (*mem, replaced); then the backend's scratch for frames T. */
 typedef size_t (*plan_layout)(ctrgcn_session *s, arena *a, int N, int T);
 
-static ctrgcn_status plan_build(ctrgcn_session *s, void **mem, plan_layout layout, int N, int T, const char *what) {
+static ctrgcn_status plan_build(ctrgcn_session *s, void **mem, plan_layout layout, int N, int T, int training,
+                                const char *what) {
     arena count = {NULL, 0};
     const size_t need = layout(s, &count, N, T);
     if (*mem) s->be->free(s->ctx, *mem);
@@ -266,7 +281,7 @@ static ctrgcn_status plan_build(ctrgcn_session *s, void **mem, plan_layout layou
                            need * 4e-6);
     arena a = {*mem, 0};
     layout(s, &a, N, T);
-    return s->be->reserve(s->ctx, scratch_need(s->model, T));
+    return s->be->reserve(s->ctx, scratch_need(s->model, T, training));
 }
 
 ctrgcn_status driver_eval_plan(ctrgcn_session *s, int N, int T) {
@@ -282,7 +297,7 @@ ctrgcn_status driver_eval_plan(ctrgcn_session *s, int N, int T) {
     if (!p->lane_acts) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
     p->lanes = lanes;
     p->chunk = chunk;
-    const ctrgcn_status st = plan_build(s, &p->mem, eval_layout, N, T, "a forward");
+    const ctrgcn_status st = plan_build(s, &p->mem, eval_layout, N, T, 0, "a forward");
     if (st != CTRGCN_OK) return st;
     p->N = N;
     p->T = T;
@@ -373,7 +388,7 @@ ctrgcn_status driver_train_plan(ctrgcn_session *s, int N, int T) {
     if (p->mem && p->N == N && p->T == T) return CTRGCN_OK;
     p->N = p->T = 0;
     s->has_forward = 0;
-    const ctrgcn_status st = plan_build(s, &p->mem, train_layout, N, T, "training");
+    const ctrgcn_status st = plan_build(s, &p->mem, train_layout, N, T, 1, "training");
     if (st != CTRGCN_OK) return st;
     p->N = N;
     p->T = T;

@@ -76,9 +76,8 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
             for (int j = 0; j < 3; j++) {
                 int lo, hi;
                 if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
-                rows_fill(P + (size_t)lo * VV, VV, b4 + lo, hi - lo, VV);
-                gemm(0, 0, hi - lo, VV, R, W4 + (size_t)lo * R, R, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV, 1.0f,
-                     P + (size_t)lo * VV, VV);
+                const float *Wj = W4 + (size_t)lo * R, *rj = rl + (size_t)(nrel == 1 ? 0 : j) * R * VV;
+                gemm_taps(P + (size_t)lo * VV, VV, &Wj, R, &rj, &VV, 1, hi - lo, VV, R, b4 + lo, 0);
                 const float *PATj = PAT + (size_t)j * VV;
                 for (int row = lo; row < hi; row++)
                     scale_add(A + (size_t)row * VV, P + (size_t)row * VV, a, PATj, (size_t)VV);

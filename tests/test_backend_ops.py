@@ -950,6 +950,17 @@ def test_tconv_padding_is_zero(be):
     np.testing.assert_array_equal(y, [3, 4, 5, 4, 3])
 
 
+@pytest.mark.parametrize("case", Adjacency.CASES + [(2, 3, 12, 8, 25)], ids=str)
+def test_adjacency_without_pre_as_in_eval(be, threads, case):
+    """Eval passes no pre: AT alone, straight from the product's epilogue, must match the reference."""
+    pair = PAIRS["adjacency"]
+    ins, cfg = pair.inputs(np.random.default_rng(seed("adj-eval", case)), case)
+    p = pair._p(ins, cfg)
+    shape = (p["n"], 3 * p["C"], p["V"], p["V"])
+    r = run(be, "adjacency_forward", threads, dict(AT=nan_like(shape), pre=None, **ins), **p)
+    close(r["AT"], pair.ref(ins, cfg)["AT"], what="AT")
+
+
 @pytest.mark.parametrize("case", Maxpool.CASES, ids=str)
 def test_maxpool_ties_scale_shift(be, threads, case):
     """Integer values in a small range: ties everywhere, and the first maximum must win."""

@@ -88,7 +88,8 @@ typedef void (*lane_fn)(void *arg, int chunk, int lane);
                           int V))                                                                                      \
     /* Refined adjacency of the three subsets, transposed: pre_i [3C][V*V] = W4 [3C][R] rel_i(j) +                     \
      * b4 (subset j reads relation j, or relation 0 when nrel = 1), AT_i[j][c][v][u] =                                 \
-     * alpha * pre[j*C+c][v][u] + PA[j][u][v]. Backward consumes dAT (scaled in place): drel                           \
+     * alpha * pre[j*C+c][v][u] + PA[j][u][v]; pre may be NULL (eval: AT alone is wanted). Backward                  \
+     * consumes dAT (scaled in place): drel                                                                            \
      * written; dW4, db4, dalpha, dPA accumulated. */                                                                  \
     X(adjacency_forward, (backend_ctx *ctx, float *AT, float *pre, const float *rel, const float *W4, const float *b4, \
                           const float *alpha, const float *PA, int n, int nrel, int C, int R, int V))                  \

@@ -38,7 +38,7 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         be->conv1x1_forward(c, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
                             1, V, 1, 0);
         be->relation_forward(c, A->rel, A->qk, n, L->nrel, R, V);
-        be->adjacency_forward(c, A->AT, A->pre, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n, L->nrel, gc,
+        be->adjacency_forward(c, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n, L->nrel, gc,
                               R, V);
         /* the three subsets' values and the down conv: one product */
         be->conv1x1_forward(c, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,

@@ -45,7 +45,8 @@ static void taps_blas(float *C, int ldc, const float *const *A, int lda, const f
  * offset to the tile's first row and column. */
 static inline __attribute__((always_inline)) void taps_tile(float *C, int ldc, const float *const *A, int lda,
                                                             const float *const *B, const int *ldb, int taps, int K,
-                                                            const float *bias, int accumulate, const int MR,
+                                                            const float *bias, int accumulate, float scale,
+                                                            const float *cbase, const int AFF, const int MR,
                                                             const int nc, __mmask16 tail) {
     __m512 acc[TAPS_MR][TAPS_NC];
 #pragma GCC unroll 8
@@ -76,6 +77,15 @@ static inline __attribute__((always_inline)) void taps_tile(float *C, int ldc, c
             }
         }
     }
+    if (AFF) { /* the affine epilogue: scale * (product + bias) + cbase[column] */
+        const __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 3
+        for (int j = 0; j < nc; j++) {
+            const __m512 cb = j < nc - 1 ? _mm512_loadu_ps(cbase + 16 * j) : _mm512_maskz_loadu_ps(tail, cbase + 16 * j);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) acc[r][j] = _mm512_fmadd_ps(acc[r][j], sc, cb);
+        }
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 3
@@ -91,7 +101,8 @@ static inline __attribute__((always_inline)) void taps_tile(float *C, int ldc, c
 /* One column panel [n0, n0 + 16 * nc): full tiles of rows, then 4, 2, 1. */
 static inline __attribute__((always_inline)) void taps_panel(float *C, int ldc, const float *const *A, int lda,
                                                              const float *const *B, const int *ldb, int taps, int M,
-                                                             int K, const float *bias, int accumulate, const int nc,
+                                                             int K, const float *bias, int accumulate, float scale,
+                                                             const float *cbase, const int AFF, const int nc,
                                                              __mmask16 tail) {
     const float *Ai[TAPS_MAX];
     int i = 0;
@@ -99,7 +110,7 @@ static inline __attribute__((always_inline)) void taps_panel(float *C, int ldc, 
     for (; i + (MR) <= M; i += (MR)) {                                                                      \
         for (int a = 0; a < taps; a++) Ai[a] = A[a] + (size_t)i * lda;                                    \
         taps_tile(C + (size_t)i * ldc, ldc, Ai, lda, B, ldb, taps, K, bias ? bias + i : NULL, accumulate, \
-                  (MR), nc, tail);                                                                        \
+                  scale, cbase, AFF, (MR), nc, tail);                                                     \
     }
     TAPS_ROWS(TAPS_MR)
     TAPS_ROWS(4)
@@ -108,20 +119,32 @@ static inline __attribute__((always_inline)) void taps_panel(float *C, int ldc, 
 #undef TAPS_ROWS
 }
 
-static void taps_avx512(float *C, int ldc, const float *const *A, int lda, const float *const *B, const int *ldb,
-                        int taps, int M, int N, int K, const float *bias, int accumulate) {
+static inline __attribute__((always_inline)) void taps_all(float *C, int ldc, const float *const *A, int lda,
+                                                           const float *const *B, const int *ldb, int taps, int M,
+                                                           int N, int K, const float *bias, int accumulate,
+                                                           float scale, const float *cbase, const int AFF) {
     const float *Bn[TAPS_MAX];
     for (int n0 = 0; n0 < N; n0 += 16 * TAPS_NC) {
         const int w = N - n0 < 16 * TAPS_NC ? N - n0 : 16 * TAPS_NC, nc = (w + 15) / 16;
         const __mmask16 tail = (__mmask16)((1u << (w - 16 * (nc - 1))) - 1u);
         for (int a = 0; a < taps; a++) Bn[a] = B[a] + n0;
         float *Cn = C + n0;
+        const float *cb = cbase ? cbase + n0 : NULL;
         switch (nc) { /* each width its own copy: no run-time branches in the tile */
-        case 3: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, 3, tail); break;
-        case 2: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, 2, tail); break;
-        default: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, 1, tail); break;
+        case 3: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 3, tail); break;
+        case 2: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 2, tail); break;
+        default: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 1, tail); break;
         }
     }
+}
+/* Two copies: the convolutions' without the affine epilogue, the adjacency's with it. */
+static void taps_avx512(float *C, int ldc, const float *const *A, int lda, const float *const *B, const int *ldb,
+                        int taps, int M, int N, int K, const float *bias, int accumulate) {
+    taps_all(C, ldc, A, lda, B, ldb, taps, M, N, K, bias, accumulate, 1.0f, NULL, 0);
+}
+static void affine_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                          const float *bias, float scale, const float *cbase) {
+    taps_all(C, ldc, &A, lda, &B, &ldb, 1, M, N, K, bias, 0, scale, cbase, 1);
 }
 #pragma GCC pop_options
 #endif
@@ -136,4 +159,17 @@ void gemm_taps(float *C, int ldc, const float *const *A, int lda, const float *c
     }
 #endif
     taps_blas(C, ldc, A, lda, B, ldb, taps, M, N, K, bias, accumulate);
+}
+
+void gemm_affine(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                 const float *bias, float scale, const float *cbase) {
+    if (M <= 0 || N <= 0) return;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (cpu_has_avx512() && K > 0 && K <= TAPS_MAX_K) {
+        affine_avx512(C, ldc, A, lda, B, ldb, M, N, K, bias, scale, cbase);
+        return;
+    }
+#endif
+    taps_blas(C, ldc, &A, lda, &B, &ldb, 1, M, N, K, bias, 0);
+    for (int r = 0; r < M; r++) scale_add(C + (size_t)r * ldc, C + (size_t)r * ldc, scale, cbase, (size_t)N);
 }

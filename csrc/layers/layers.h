@@ -41,6 +41,10 @@ int cpu_has_avx512(void);
 void gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
 void blas_set_threads(int threads);
+/* C[M][N] (ldc) = scale * (A[M][K] B[K][N] + bias[row]) + cbase[column]: a product with an affine
+ * epilogue (the refined adjacency's alpha and shared graph), same kernel as gemm_taps. */
+void gemm_affine(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                 const float *bias, float scale, const float *cbase);
 /* C[M][N] (ldc) = init + sum over `taps` of A_a[M][K] (lda) B_a[K][N] (ldb[a]), with
  * init = (accumulate ? C : 0) + (bias ? bias[row] : 0). The convolutions' forward: one tap for a
  * 1x1 convolution, k time-shifted windows for a temporal one (layers/gemm_taps.c). */

@@ -59,7 +59,8 @@
  *   mean_time_backward  dx acc, dy in; n C T V lddx
  *   relation_forward    rel out, qk in; n nrel R V
  *   relation_backward   dqk out, drel in, rel in; n nrel R V
- *   adjacency_forward   AT out, pre out, rel in, W4 in, b4 in, alpha in [1], PA in; n nrel (1|3) C R V
+ *   adjacency_forward   AT out, pre out? (absent: NULL, as in eval), rel in, W4 in, b4 in, alpha in [1],
+ *                       PA in; n nrel (1|3) C R V
  *   adjacency_backward  drel out, dW4 acc, db4 acc, dalpha acc [1], dPA acc, dAT acc (consumed),
  *                       pre in, rel in, W4 in, alpha in [1]; n nrel C R V
  *   aggregate_forward   y out, val in, AT in, base in?, shift in?; n C T V relu=0 ldy ldval ldbase
@@ -745,7 +746,7 @@ static void op_adjacency_forward(call *c) {
     int n, nrel, R, V, C;
     graph_params(c, &n, &nrel, &R, &V, &C);
     const size_t VV = (size_t)V * V, A = mul(c, MUL3(c, n, 3, C), VV);
-    const int AT = B(c, "AT", R_OUT, 'f', A, P_AUTO), pre = B(c, "pre", R_OUT, 'f', A, P_AUTO);
+    const int AT = B(c, "AT", R_OUT, 'f', A, P_AUTO), pre = B(c, "pre", R_OUT, 'f', A, P_OPT);
     const int rel = B(c, "rel", R_IN, 'f', mul(c, MUL3(c, n, nrel, R), VV), P_REQ);
     const int W4 = B(c, "W4", R_IN, 'f', MUL3(c, 3, C, R), P_REQ), b4 = B(c, "b4", R_IN, 'f', 3 * (size_t)C, P_REQ);
     const int al = B(c, "alpha", R_IN, 'f', 1, P_REQ), PA = B(c, "PA", R_IN, 'f', 3 * VV, P_REQ);

@@ -71,14 +71,19 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
         for (int item = 0; item < n * parts; item++) {
             int r0, r1;
             const int i = cpu_item(item, parts, 3 * C, 4, &r0, &r1);
-            float *P = pre + (size_t)i * 3 * C * VV, *A = AT + (size_t)i * 3 * C * VV;
+            float *A = AT + (size_t)i * 3 * C * VV;
             const float *rl = rel + (size_t)i * nrel * R * VV;
             for (int j = 0; j < 3; j++) {
                 int lo, hi;
                 if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
                 const float *Wj = W4 + (size_t)lo * R, *rj = rl + (size_t)(nrel == 1 ? 0 : j) * R * VV;
-                gemm_taps(P + (size_t)lo * VV, VV, &Wj, R, &rj, &VV, 1, hi - lo, VV, R, b4 + lo, 0);
                 const float *PATj = PAT + (size_t)j * VV;
+                if (!pre) { /* eval: AT straight from the product's epilogue, nothing else written */
+                    gemm_affine(A + (size_t)lo * VV, VV, Wj, R, rj, VV, hi - lo, VV, R, b4 + lo, a, PATj);
+                    continue;
+                }
+                float *P = pre + (size_t)i * 3 * C * VV;
+                gemm_taps(P + (size_t)lo * VV, VV, &Wj, R, &rj, &VV, 1, hi - lo, VV, R, b4 + lo, 0);
                 for (int row = lo; row < hi; row++)
                     scale_add(A + (size_t)row * VV, P + (size_t)row * VV, a, PATj, (size_t)VV);
             }

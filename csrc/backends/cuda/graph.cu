@@ -84,6 +84,7 @@ void cuda_adjacency_forward(backend_ctx *c, float *AT, float *pre, const float *
                             const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
     const int VV = V * V;
     const long long sP = 3LL * C * VV, sR = (long long)nrel * R * VV;
+    if (!pre) pre = AT; /* eval: the product lands in AT, which the kernel then rewrites element by element */
     if (nrel == 1)
         gemm_rm(c, 0, 0, 3 * C, VV, R, 1.0f, W4, R, 0, rel, VV, sR, 0.0f, pre, VV, sP, n);
     else

@@ -2,7 +2,6 @@
  * through the backend table. Eval (folded BatchNorm, the backend's chunks of persons per pass)
  * and training (BatchNorm on batch statistics, everything kept for the backward) share the walk;
  * the mode decides where a BatchNorm runs, never the device. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +37,8 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         be->conv1x1_forward(c, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
                             1, V, 1, 0);
         be->relation_forward(c, A->rel, A->qk, n, L->nrel, R, V);
-        be->adjacency_forward(c, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n, L->nrel, gc,
-                              R, V);
+        be->adjacency_forward(c, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n,
+                              L->nrel, gc, R, V);
         /* the three subsets' values and the down conv: one product */
         be->conv1x1_forward(c, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,
                             V, 1, 0);
@@ -178,7 +177,10 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
 /* Activation buffers of one block for n persons; `shared` sizes eval's reused buffers instead. */
 typedef struct {
     size_t act, xm, qk, rel, pre, vd, agg, pw, outpre, stat, ctv;
+    size_t wgrad; /* the most weights + biases of one of the block's convolutions */
 } block_sizes;
+
+static size_t conv_floats(size_t co, size_t ci, size_t k) { return co * ci * k + co; }
 
 static block_sizes sizes_of(const ctrgcn_model *m, int k, int T, size_t n) {
     const block_layout *L = &m->blocks[k];
@@ -193,37 +195,29 @@ static block_sizes sizes_of(const ctrgcn_model *m, int k, int T, size_t n) {
         z.pre = n * 3 * gc * VV;
         z.vd = n * (3 * gc + (L->down == 2 ? gc : 0)) * TV;
         z.agg = n * gc * TV;
+        z.wgrad = MAXZ(conv_floats(2 * nq, gi, 1), conv_floats(3 * gc + (L->down == 2 ? gc : 0), gi, 1));
     }
     z.pw = n * 3 * (size_t)L->B * TV;
     z.outpre = n * L->cout * ToV;
     z.stat = 2 * (size_t)MAXZ(L->cout, 3 * L->B);
     z.ctv = MAXZ((size_t)MAXZ(L->cin, L->tcn_cin), (size_t)L->cout) * TV;
+    z.wgrad = MAXZ(z.wgrad, MAXZ(conv_floats(3 * (size_t)L->B, L->tcn_cin, 1), conv_floats(L->B, L->B, L->kt)));
+    z.wgrad = MAXZ(z.wgrad, MAXZ(conv_floats(L->last, L->tcn_cin, 1), conv_floats(L->cout, L->cin, 1)));
     return z;
-}
-
-/* Floats of the block with the most parameters: a bound on any convolution's weights and bias,
- * fused views of several tensors included (their tensors are one block's, "l<k>.*"). */
-static size_t block_params_max(const ctrgcn_model *m) {
-    size_t per[CTRGCN_NUM_BLOCKS] = {0}, most = 0;
-    for (int i = 0; i < m->num_tensors; i++) {
-        int k = 0, used = 0;
-        if (sscanf(m->tensors[i].name, "l%d.%n", &k, &used) == 1 && used > 0 && k >= 1 && k <= CTRGCN_NUM_BLOCKS)
-            most = MAXZ(most, per[k - 1] += m->tensors[i].numel);
-    }
-    return most;
 }
 
 /* Scratch per worker the CPU-style ops need: phase splits and column buffers of one person; in
  * training, after them, a thread's partial weight and bias gradients of one convolution. */
 static size_t scratch_need(const ctrgcn_model *m, int T, int training) {
-    size_t need = 0, numel = training ? block_params_max(m) : 0;
+    size_t need = 0;
     int t = T;
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) {
         block_sizes z = sizes_of(m, k, t, 1);
-        need = MAXZ(need, z.ctv + 32 * (size_t)t + 3 * (size_t)m->spec.num_joints * m->spec.num_joints);
+        need = MAXZ(need, z.ctv + 32 * (size_t)t + 3 * (size_t)m->spec.num_joints * m->spec.num_joints +
+                              (training ? z.wgrad : 0));
         t = out_frames(&m->blocks[k], t);
     }
-    return need + numel + 64;
+    return need + 64;
 }
 
 static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {

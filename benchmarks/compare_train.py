@@ -1,9 +1,10 @@
 """Training throughput: ctrgcn against PyTorch eager on the same network, batch and threads, at
 NW-UCLA shapes (batch 16, 3 x 52 frames x 20 joints x 1 person, 10 classes), one SGD step per
-iteration (train-mode forward, cross-entropy, backward, Nesterov momentum + weight decay).
+iteration (train-mode forward, cross-entropy, backward, Nesterov momentum + weight decay), both
+warmed up and then timed in blocks taken in turn (``in_turn``).
 
     pip install torch==2.13.0
-    python benchmarks/compare_train.py [--threads 2] [--iters 5] [--log benchmarks/results/compare_train.txt]
+    python benchmarks/compare_train.py [--threads 2] [--rounds 3] [--log benchmarks/results/compare_train.txt]
 """
 import argparse
 import os
@@ -44,18 +45,32 @@ def torch_step(model, threads):
     return step, f"torch {torch.__version__}"
 
 
-def timed(step, x, y, iters):
-    step(x, y, True)  # warm-up (plans memory)
-    t0 = time.perf_counter()
-    losses = [step(x, y, False) for _ in range(iters)]
-    return (time.perf_counter() - t0) / iters, losses
+def in_turn(steps, x, y, warmup=3, rounds=3, per_block=3):
+    """Seconds per step of each of ``steps`` [(name, step)] in steady state, and each one's first
+    loss: ``warmup`` steps each (the first plans memory; PyTorch's allocator keeps speeding up over
+    its first few), then ``rounds`` rounds of a block of ``per_block`` steps per contender in turn,
+    the median of the blocks. In turn, not one after the other: the machine's speed drifts, and
+    measured one after the other (5 steps each) PyTorch read 10-15% slower than in steady state."""
+    first, blocks = {}, {name: [] for name, _ in steps}
+    for name, step in steps:
+        first[name] = step(x, y, True)
+        for _ in range(warmup - 1):
+            step(x, y, False)
+    for _ in range(rounds):
+        for name, step in steps:
+            t0 = time.perf_counter()
+            for _ in range(per_block):
+                step(x, y, False)
+            blocks[name].append((time.perf_counter() - t0) / per_block)
+    return {name: float(np.median(b)) for name, b in blocks.items()}, first
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="blocks per contender, taken in turn")
+    ap.add_argument("--per-block", type=int, default=3, help="steps per block")
     ap.add_argument("--variants", nargs="+", default=list(ctrgcn.VARIANTS))
     ap.add_argument("--log", default=None)
     args = ap.parse_args()
@@ -77,12 +92,12 @@ def main():
             step, name = torch_step(model, args.threads)  # built first: it copies the initial weights
         except ImportError as exc:
             step, name = None, f"torch unavailable ({exc})"
-        t_ours, l_ours = timed(ours_step(model, args.threads), x, y, args.iters)
-        row = f"{variant:<16} ctrgcn {args.batch / t_ours:7.1f} samples/s ({t_ours * 1e3:7.1f} ms/step)"
+        contenders = [("ctrgcn", ours_step(model, args.threads))] + ([("torch", step)] if step else [])
+        t, loss = in_turn(contenders, x, y, rounds=args.rounds, per_block=args.per_block)
+        row = f"{variant:<16} ctrgcn {args.batch / t['ctrgcn']:7.1f} samples/s ({t['ctrgcn'] * 1e3:7.1f} ms/step)"
         if step:
-            t_torch, l_torch = timed(step, x, y, args.iters)
-            row += (f" | {name} {args.batch / t_torch:7.1f} samples/s ({t_torch * 1e3:7.1f} ms/step) | "
-                    f"ratio {t_torch / t_ours:4.2f}x | first-step loss {l_ours[0]:.4f} vs {l_torch[0]:.4f}")
+            row += (f" | {name} {args.batch / t['torch']:7.1f} samples/s ({t['torch'] * 1e3:7.1f} ms/step) | "
+                    f"ratio {t['torch'] / t['ctrgcn']:4.2f}x | first-step loss {loss['ctrgcn']:.4f} vs {loss['torch']:.4f}")
         out(row)
     append_log(args.log, lines)
 

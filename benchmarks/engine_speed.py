@@ -285,7 +285,7 @@ def main():
     train_variants = ["CTRGCN"] if args.quick else list(ctrgcn.VARIANTS)
     # repeats per block; every contender gets `rounds` blocks in turn
     R = dict(peak_runs=3 if args.quick else 7, rounds=1 if args.quick else 2, b1=5 if args.quick else 10,
-             b64=2 if args.quick else 2, ucla=10 if args.quick else 20, train=2 if args.quick else 5)
+             b64=2 if args.quick else 2, ucla=10 if args.quick else 20, train=1 if args.quick else 3, train_block=2 if args.quick else 3)
 
     lines = []
 
@@ -396,15 +396,17 @@ def main():
         batch = 16
         xt = rng.standard_normal((batch,) + UCLA_SHAPE, dtype=np.float32)
         yt = rng.integers(0, 10, batch)
-        table.header(f"training, NW-UCLA shapes, batch {batch}: full SGD steps (Nesterov 0.9, wd 1e-4), mean of "
-                     f"{R['train']} after 1 warm-up, {TRAIN_FLOP_FACTOR:g}x the eval FLOPs; {n} thread(s)")
+        table.header(f"training, NW-UCLA shapes, batch {batch}: full SGD steps (Nesterov 0.9, wd 1e-4), 3 warm-up "
+                     f"steps, then the median of {R['train']} blocks of {R['train_block']} steps taken in turn with "
+                     f"PyTorch; {TRAIN_FLOP_FACTOR:g}x the eval FLOPs; {n} thread(s)")
         for variant in train_variants:
             model = ctrgcn.Model(variant, num_classes=10, graph="ucla", num_person=1, seed=1)
             model.set_threads(n)
             t_step, torch_name = compare_train.torch_step(model, n)  # first: it copies the initial weights
             o_step = compare_train.ours_step(model, n)  # model.trainer(momentum=0.9, weight_decay=1e-4, nesterov=True)
-            t_ours, l_ours = compare_train.timed(o_step, xt, yt, R["train"])
-            t_torch, l_torch = compare_train.timed(t_step, xt, yt, R["train"])
+            t, loss = compare_train.in_turn([("ours", o_step), ("torch", t_step)], xt, yt, rounds=R["train"],
+                                            per_block=R["train_block"])
+            t_ours, t_torch = t["ours"], t["torch"]
             sps = batch / t_ours
             g = sps * TRAIN_FLOP_FACTOR * gflop_per_sample(variant, UCLA_SHAPE)
             f = frac(g, n)
@@ -414,7 +416,7 @@ def main():
             ratio = t_torch / t_ours
             table.row(f"{variant} vs PyTorch eager", f"{ratio:.2f}x (torch {batch / t_torch:.1f} samples/s)",
                       goal=f">= {GOALS['train_vs_torch']}x", result=table.at_least(ratio, GOALS["train_vs_torch"]))
-            table.row(f"{variant} loss after 1 step, ctrgcn vs torch", f"{l_ours[0]:.4f} vs {l_torch[0]:.4f}")
+            table.row(f"{variant} first-step loss, ctrgcn vs torch", f"{loss['ours']:.4f} vs {loss['torch']:.4f}")
         out(f"# ctrgcn: model.trainer(...).step (compare_train.ours_step); "
             f"peer: {torch_name} (compare_train.torch_step)")
 

@@ -15,13 +15,13 @@ from ctrgcn.bench import benchmark  # noqa: E402
 from ctrgcn.training import train  # noqa: E402
 from ctrgcn.skeletons import GRAPHS as graphs, Graph  # noqa: E402
 from ctrgcn.classes import NTU60_CLASSES, NWUCLA_CLASSES  # noqa: E402
-from ctrgcn.zoo import pretrained  # noqa: E402
+from ctrgcn.zoo import pretrained, pretrained_ensemble  # noqa: E402
 from ctrgcn.stream import Stream, StreamPrediction  # noqa: E402
 from ctrgcn.ensemble import Ensemble  # noqa: E402
 
 from ctrgcn import cuda  # noqa: E402
 
 __all__ = ["Error", "FileError", "InputError", "ResourceError", "VARIANTS", "Model", "Trainer", "preset_spec", "load", "preprocess",
-           "benchmark", "train", "graphs", "Graph", "NTU60_CLASSES", "NWUCLA_CLASSES", "pretrained", "Stream",
-           "StreamPrediction", "Ensemble", "cuda"]
+           "benchmark", "train", "graphs", "Graph", "NTU60_CLASSES", "NWUCLA_CLASSES", "pretrained", "pretrained_ensemble",
+           "Stream", "StreamPrediction", "Ensemble", "cuda"]
 __version__ = "0.1.0"

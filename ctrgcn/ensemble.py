@@ -60,6 +60,11 @@ class Ensemble:
         """The first model's class names that any model carries, or None."""
         return next((m.classes for m in self.models if m.classes), None)
 
+    def class_name(self, index: int) -> str:
+        """The name of class ``index``, or ``str(index)`` when no model carries names."""
+        names = self.classes
+        return names[int(index)] if names else str(int(index))
+
     def scores(self, x: ArrayLike) -> F32Array:
         """Weighted sum of the models' logits, float32 (N, K)."""
         x = np.asarray(x, dtype=np.float32)

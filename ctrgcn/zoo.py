@@ -6,17 +6,21 @@ folder can be replaced by setting ``CTRGCN_PRETRAINED_DIR`` or ``ctrgcn.zoo.PRET
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Union, overload
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union, overload
 
 from ctrgcn._core import InputError
 
 if TYPE_CHECKING:
+    from ctrgcn.ensemble import Ensemble
     from ctrgcn.model import Model
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 SUFFIX = ".ctrgcn"
 # The model `predict` uses when no weights are given (NW-UCLA skeletons, joint modality).
 DEFAULT_MODEL = "nwucla_ctrgcn_joint"
+# A family's streams are shipped as <family>_<stream>; the ensemble takes them in this order.
+STREAMS = ("joint", "bone", "motion", "bone_motion")
+DEFAULT_FAMILY = "nwucla_ctrgcn"
 
 
 def pretrained_dir() -> str:
@@ -49,3 +53,21 @@ def pretrained(name: Optional[str] = None) -> Union[List[str], Model]:
         raise InputError(f"no shipped model {name!r}; available: {shipped}")
     from ctrgcn.weights import load
     return load(os.path.join(pretrained_dir(), name + SUFFIX))
+
+
+def pretrained_ensemble(family: str = DEFAULT_FAMILY, weights: Optional[Sequence[float]] = None) -> Ensemble:
+    """The shipped streams of ``family`` (``<family>_joint``, ``_bone``, ``_motion``, ``_bone_motion``:
+    those shipped, in that order) as one ``ctrgcn.Ensemble`` that takes joints; ``weights`` one per
+    stream found (default: equal, as the accuracy table's ensemble). ``ctrgcn.InputError`` when the
+    family has no shipped stream."""
+    from ctrgcn.ensemble import Ensemble
+    names = available()
+    streams = [s for s in STREAMS if f"{family}_{s}" in names]
+    if not streams:
+        families = sorted({n.rsplit("_", 1)[0] for n in names if n.endswith("_joint")})
+        raise InputError(f"no shipped streams of {family!r}; families with a joint stream: "
+                         f"{', '.join(families) or 'none'}")
+    if weights is not None and len(weights) != len(streams):
+        raise InputError(f"{len(weights)} weights for the {len(streams)} shipped streams of {family!r} "
+                         f"({', '.join(streams)})")
+    return Ensemble([pretrained(f"{family}_{s}") for s in streams], streams, weights)

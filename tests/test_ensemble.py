@@ -42,3 +42,35 @@ def test_bad_ensembles():
             ctrgcn.Ensemble(*args)
     with pytest.raises(ctrgcn.InputError):
         ctrgcn.Ensemble([a], ["joint"]).scores(np.zeros((3, 52, 20, 1)))
+
+
+def test_shipped_streams_as_one_ensemble(shared, capsys):
+    """ctrgcn.pretrained_ensemble() fuses the shipped NW-UCLA streams: on a real clip its scores are the
+    sum of each shipped model on that clip's own stream as the C feeder prepares it (the ensemble
+    derives the streams from the prepared joints itself), and `predict --ensemble` names its top class."""
+    import json
+    from ctrgcn.commands.predict import main as predict_main
+    from ctrgcn.inputs import prepare, read_recordings, to_tmvc
+    streams = [s for s in STREAMS if f"nwucla_ctrgcn_{s}" in ctrgcn.pretrained()]
+    if len(streams) < 2:
+        pytest.skip("fewer than two NW-UCLA streams are shipped")
+    clip = shared / "data" / "nw-ucla" / "all_sqe" / "a06_s03_e02_v03.json"
+    if not clip.exists():
+        pytest.skip("NW-UCLA data not found in ../shared")
+    ens = ctrgcn.pretrained_ensemble()
+    assert ens.modalities == streams and ens.weights == [1.0] * len(streams)
+    assert ens.classes == list(ctrgcn.NWUCLA_CLASSES)
+    tmvc = to_tmvc(read_recordings(str(clip))[0][1], 3, 20, "clip")
+    want = sum(m(prepare(m, tmvc, s)[None]).astype(np.float64) for m, s in zip(ens.models, streams))
+    got = ens.scores(prepare(ens.models[0], tmvc, "joint")[None])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert predict_main([str(clip), "--ensemble", "--json", "--top-k", "2"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    assert top[0]["index"] == int(want.argmax()) and top[0]["class"] == ctrgcn.NWUCLA_CLASSES[int(want.argmax())]
+    weighted = ctrgcn.pretrained_ensemble(weights=[2.0] + [1.0] * (len(streams) - 1))
+    assert weighted.weights[0] == 2.0
+    for bad in (dict(family="ntu60_ctrgcn"), dict(weights=[1.0] * (len(streams) + 1))):
+        with pytest.raises(ctrgcn.InputError):
+            ctrgcn.pretrained_ensemble(**bad)
+    with pytest.raises(ctrgcn.InputError, match="takes joints"):
+        predict_main([str(clip), "--ensemble", "--modality", "bone"])

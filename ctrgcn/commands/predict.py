@@ -1,21 +1,23 @@
-"""``python -m ctrgcn predict INPUT... [--weights W] [--top-k K] [--json]``: name the action in
-skeleton recordings.
+"""``python -m ctrgcn predict INPUT... [--weights W | --ensemble [FAMILY]] [--top-k K] [--json]``: name
+the action in skeleton recordings.
 
 INPUT: an NTU RGB+D ``.skeleton``, an NW-UCLA ``.json``, or a ``.npy`` / ``.npz`` array of (T, V, C),
 (T, M, V, C) or (C, T, V, M) (a sequences ``.npz`` gives one prediction per sequence). The model's own
 preprocessing is applied (``ctrgcn/inputs.py``). Without ``--weights`` the shipped NW-UCLA model
-(``nwucla_ctrgcn_joint``) is used where the inputs fit it."""
+(``nwucla_ctrgcn_joint``) is used where the inputs fit it; ``--ensemble`` fuses every shipped stream of
+a family (default ``nwucla_ctrgcn``: joint, bone, motion, bone-motion, equal weights)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from ctrgcn.ensemble import Ensemble
     from ctrgcn.model import Model
 
 # (label, array) of one recording, as ctrgcn.inputs.read_recordings gives them
@@ -40,16 +42,22 @@ def _default_model(recordings: Sequence[Recording]) -> Model:
     return pretrained(DEFAULT_MODEL)
 
 
-def predict_recordings(model: Model, recordings: Sequence[Recording], modality: str = "joint", top_k: int = 5,
-                       preprocess: str = "auto") -> List[Dict[str, Any]]:
-    """[{"input", "top": [{"class", "index", "probability"}]}] for (label, array) recordings."""
+def predict_recordings(model: Union[Model, Ensemble], recordings: Sequence[Recording], modality: str = "joint",
+                       top_k: int = 5, preprocess: str = "auto") -> List[Dict[str, Any]]:
+    """[{"input", "top": [{"class", "index", "probability"}]}] for (label, array) recordings. An
+    ensemble takes the joints, prepared as its first model prepares them (each of its models then
+    takes its own stream of them), so ``modality`` must be "joint"."""
+    from ctrgcn.ensemble import Ensemble
     from ctrgcn.inputs import prepare, to_tmvc
     from ctrgcn import InputError
+    prep = model.models[0] if isinstance(model, Ensemble) else model
+    if prep is not model and modality != "joint":
+        raise InputError(f"an ensemble takes joints (each model its own stream of them), not {modality!r}")
     xs = []
     for label, arr in recordings:
         try:
-            x = to_tmvc(arr, model.in_channels, model.num_joints, repr(label))
-            xs.append(prepare(model, x, modality, preprocess=preprocess))
+            x = to_tmvc(arr, prep.in_channels, prep.num_joints, repr(label))
+            xs.append(prepare(prep, x, modality, preprocess=preprocess))
         except InputError as exc:
             text = str(exc)
             raise InputError(text if repr(label) in text else f"{label!r}: {text}") from None
@@ -68,7 +76,11 @@ def main(argv: Optional[Sequence[str]]) -> int:
     ap = argparse.ArgumentParser(prog="python -m ctrgcn predict", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="INPUT", help=".skeleton, .json, .npy or .npz")
-    ap.add_argument("--weights", help="a weight file (any format ctrgcn.load reads) or a shipped model's name")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--weights", help="a weight file (any format ctrgcn.load reads) or a shipped model's name")
+    which.add_argument("--ensemble", nargs="?", const="nwucla_ctrgcn", metavar="FAMILY",
+                       help="fuse the shipped streams <FAMILY>_joint, _bone, _motion, _bone_motion (those shipped; "
+                            "equal weights; default family nwucla_ctrgcn)")
     ap.add_argument("--modality", default="joint", choices=("joint", "bone", "motion", "bone_motion"),
                     help="the input stream the model was trained on (default joint)")
     ap.add_argument("--preprocess", default="auto", choices=("auto", "nwucla", "crop"),
@@ -78,10 +90,13 @@ def main(argv: Optional[Sequence[str]]) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON list, one object per input")
     args = ap.parse_args(argv)
     import os
-    from ctrgcn import load, pretrained
+    from ctrgcn import load, pretrained, pretrained_ensemble
     from ctrgcn.inputs import read_recordings
     recordings = [r for path in args.inputs for r in read_recordings(path)]
-    if args.weights is None:
+    model: Union[Model, Ensemble]
+    if args.ensemble is not None:
+        model = pretrained_ensemble(args.ensemble)
+    elif args.weights is None:
         model = _default_model(recordings)
     elif not os.path.exists(args.weights) and args.weights in pretrained():
         model = pretrained(args.weights)

@@ -50,6 +50,6 @@ for run in $RUNS; do
     fi
     mkdir -p "$RESULTS/$name"
     cp "$work/log.jsonl" "$RESULTS/$name/log.jsonl"
-    python -m ctrgcn convert "$work/last.ctrgcn" "$SHIP_DIR/$name.ctrgcn" --dtype float16 --classes nwucla
+    python -m ctrgcn convert "$work/last.ctrgcn" "$SHIP_DIR/$name.ctrgcn" --dtype float16 --keep-bn --classes nwucla
     echo "$(date -u +%FT%TZ) $name: shipped $SHIP_DIR/$name.ctrgcn"
 done

@@ -412,13 +412,15 @@ class Model:
         for name, arr in arrays.items():
             self._net.set(name, arr)
 
-    def save(self, path: PathLike, dtype: str = "float32") -> None:
+    def save(self, path: PathLike, dtype: str = "float32", fold_bn: bool = True) -> None:
         """Write the project's own single file (versioned header with the spec, named tensors,
         CRC-32), atomically. ``dtype``: "float32"; "float16" (every tensor half precision) or
         "int8" (convolution and classifier weights int8 with a float32 scale per output channel),
-        both after folding each BatchNorm into the convolution before it (ctrgcn/formats/quantize.py)."""
+        both after folding each BatchNorm into the convolution before it (ctrgcn/formats/quantize.py)
+        unless ``fold_bn`` is False, which keeps the BatchNorms as trained so that fine-tuning can
+        start from the file."""
         from ctrgcn.formats import quantize
-        quantize.save(self, path, dtype)
+        quantize.save(self, path, dtype, fold_bn)
 
     def export_onnx(self, path: PathLike, opset: int = 17) -> None:
         """Write the eval network as ONNX (needs the ``onnx`` package): input "x" (N, C, T, V, M)

@@ -29,6 +29,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("output", help="output path")
     parser.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
                         help="storage dtype of the written ctrgcn file (default float32)")
+    parser.add_argument("--keep-bn", action="store_true",
+                        help="float16 / int8: store the BatchNorms as trained instead of folded into the convolutions, "
+                             "so that training can start from the file (fine-tuning)")
     parser.add_argument("--onnx", action="store_true", help="write an ONNX model instead (float32)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--graph", default=None, help="'ntu' or 'ucla' when the joint count does not tell")
@@ -49,7 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {exc}")
             return 1
     else:
-        model.save(args.output, dtype=args.dtype)
-    print(f"{model.variant}: {args.input} -> {args.output} "
-          f"({'onnx' if args.onnx else args.dtype}, {os.path.getsize(args.output):,} bytes)")
+        model.save(args.output, dtype=args.dtype, fold_bn=not args.keep_bn)
+    kind = "onnx" if args.onnx else args.dtype + (", BatchNorms kept" if args.keep_bn and args.dtype != "float32" else "")
+    print(f"{model.variant}: {args.input} -> {args.output} ({kind}, {os.path.getsize(args.output):,} bytes)")
     return 0

@@ -105,15 +105,28 @@ def dtype_code(dtype: str) -> int:
         raise InputError(f"dtype {dtype!r}: use 'float32', 'float16' or 'int8'") from None
 
 
-def save(model: Model, path: PathLike, dtype: str = "float32") -> None:
+def save(model: Model, path: PathLike, dtype: str = "float32", fold: bool = True) -> None:
     """Write ``model`` in the project's format with tensors stored as ``dtype``; float16 and int8
-    store the BatchNorm-folded network (same function, fewer rounding steps)."""
+    store the BatchNorm-folded network (same function, fewer rounding steps) unless ``fold`` is
+    False: the BatchNorms as trained, so that training can start from the file (folded, a
+    BatchNorm's weight and running statistics no longer say what its batch statistics will be)."""
     code = dtype_code(dtype)
-    if code == 0:
-        model.write_file(path, 0)
+    if code == 0 or not fold:
+        model.write_file(path, code)
         return
     from ctrgcn.model import Model
     folded = Model.from_spec(model.spec)
     folded.load_state_dict(fold_batchnorms(model.state_dict()))
     folded.classes = model.classes
     folded.write_file(path, code)
+
+
+def looks_folded(state: State) -> bool:
+    """Whether every foldable BatchNorm of ``state`` is as ``fold_batchnorms`` leaves it (weight 1,
+    mean 0, variance ``IDENTITY_VAR`` or, stored as float16, 1): a file written folded, whose
+    BatchNorms lost what training in batch statistics needs."""
+    foldable = [bn for bn in batchnorms(state) if conv_before(state, bn)]
+    return bool(foldable) and all(
+        np.all(np.asarray(state[bn + ".weight"]) == 1) and np.all(np.asarray(state[bn + ".running_mean"]) == 0)
+        and np.all(np.abs(np.asarray(state[bn + ".running_var"], np.float64) - 1.0) < 1e-3)  # float16 rounds it to 1
+        for bn in foldable)

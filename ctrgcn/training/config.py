@@ -26,7 +26,7 @@ DEFAULTS: Config = {
     "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4,
     "label_smoothing": 0.0, "mixup_alpha": 0.0, "dml": False, "dml_temperature": 1.0,
     "threads": 0, "device": "cpu", "max_iters_per_epoch": None, "train_subset": None, "val_subset": None,
-    "work_dir": "runs/train", "log_every": 10, "progress": True,
+    "work_dir": "runs/train", "log_every": 10, "progress": True, "init_weights": None,
 }
 
 
@@ -47,7 +47,8 @@ def lr_at(cfg_lr: Mapping[str, Any], epochs: int, iters_per_epoch: int, iteratio
 _NUMBER = (int, float)
 # settings whose default is None, and what they hold otherwise
 _PATH = (str, os.PathLike)
-_OPTIONAL: Dict[str, _Types] = {"data_root": _PATH, "max_iters_per_epoch": int, "train_subset": int, "val_subset": int}
+_OPTIONAL: Dict[str, _Types] = {"data_root": _PATH, "max_iters_per_epoch": int, "train_subset": int, "val_subset": int,
+                                "init_weights": _PATH}
 _SPECIAL: Dict[str, _Types] = {"work_dir": _PATH, "graph": (str, list)}  # a graph may be an edge list
 _LR_TYPES: Dict[str, _Types] = {"schedule": str, "base_lr": _NUMBER, "warmup_epochs": _NUMBER,
                                 "warmup_start": _NUMBER, "steps": list, "gamma": _NUMBER}

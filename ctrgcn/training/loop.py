@@ -18,6 +18,7 @@ from ctrgcn.formats.npz import read_npz
 from ctrgcn.model import Model
 from ctrgcn.training.config import load_config, lr_at, merged_config
 from ctrgcn.training.data import batches, make_datasets, sequences_defaults
+from ctrgcn.training.finetune import init_from
 from ctrgcn.training.losses import kl_toward, mixup, soft_targets
 
 if TYPE_CHECKING:
@@ -165,6 +166,11 @@ def train(config: Union[PathLike, Mapping[str, Any], None] = None, resume: bool 
     history: List[Dict[str, Any]] = []
     ckpt_path = os.path.join(work, "checkpoint.npz")
     log_path = os.path.join(work, "log.jsonl")
+    if cfg["init_weights"] is not None and not (resume and os.path.exists(ckpt_path)):
+        fresh = init_from(models, cfg["init_weights"])  # a resumed run has them in its checkpoint
+        if cfg["progress"]:
+            print(f"weights from {os.fspath(cfg['init_weights'])}" + (f"; new classifier ({', '.join(fresh)})"
+                  if fresh else ""), file=sys.stderr, flush=True)
     if resume and os.path.exists(ckpt_path):
         ck = read_npz(ckpt_path)
         try:

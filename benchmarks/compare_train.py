@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 import ctrgcn
-from ctrgcn import _core
 from ctrgcn.training import soft_targets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -140,7 +140,8 @@ def load(path: PathLike, graph: Union[str, EdgeList, None] = None) -> Model:
     """A model from a weight file: the project's own file (float32, float16 or int8), an official
     PyTorch checkpoint, a PaddleVideo ``.pdparams``, a Paddle inference model or a ``.npz`` of named
     arrays (official PyTorch or PaddleVideo names). Variant, classes, joints and persons come from names and shapes;
-    the graph from V (25 -> ntu, 20 -> ucla) unless given."""
+    the graph from V (25 -> ntu, 20 -> ucla) unless given. A name that is no file but a shipped
+    model's (``ctrgcn.pretrained()``) loads that model."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -149,6 +150,9 @@ def load(path: PathLike, graph: Union[str, EdgeList, None] = None) -> Model:
         if not path.endswith(INFERENCE_SUFFIXES) and os.path.exists(path + ".pdiparams"):
             head = b""  # an inference model's prefix
         else:
+            from ctrgcn.zoo import available, pretrained
+            if not os.path.exists(path) and path in available():
+                return pretrained(path)  # no such file, but a shipped model of that name
             raise FileError(f"cannot open {path!r}: {exc.strerror}") from None
     if head == MAGIC:
         net = _core.load_file(path)

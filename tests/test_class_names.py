@@ -135,3 +135,13 @@ def test_convert_adds_class_names(tmp_path, capsys):
     assert ctrgcn.load(tmp_path / "mine.ctrgcn").classes == [f"class {k}" for k in range(10)]
     assert main(["convert", str(tmp_path / "named.ctrgcn"), str(tmp_path / "x.ctrgcn"), "--classes", "ntu60"]) == 1
     assert "60 names for a model of 10 classes" in capsys.readouterr().err
+
+
+def test_load_takes_a_shipped_name_where_no_file_is():
+    names = ctrgcn.pretrained()
+    if not names:
+        pytest.skip("no shipped weights")
+    m = ctrgcn.load(names[0])
+    assert m.classes and m.state_dict().keys() == ctrgcn.pretrained(names[0]).state_dict().keys()
+    with pytest.raises(ctrgcn.FileError, match="cannot open"):
+        ctrgcn.load(names[0] + "_nope")

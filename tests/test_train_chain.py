@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 import ctrgcn
-from ctrgcn.training import soft_targets
-from ctrgcn import _core
 
 UCLA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nw-ucla", "all_sqe")
 

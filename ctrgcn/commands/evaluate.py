@@ -75,7 +75,7 @@ def main(argv: Optional[Sequence[str]]) -> int:
     """Score the model as the arguments say and print the report; the exit status (0)."""
     ap = argparse.ArgumentParser(prog="python -m ctrgcn eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="any weight file ctrgcn.load reads")
+    ap.add_argument("--weights", required=True, help="any weight file ctrgcn.load reads, or a shipped model's name")
     ap.add_argument("--config", help="a training config (bundled name or file): dataset, modality, data_root")
     ap.add_argument("--dataset", choices=["nwucla", "ntu"], help="without --config")
     ap.add_argument("--modality", default=None, help="joint, bone, motion or bone_motion (default: joint)")

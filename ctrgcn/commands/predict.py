@@ -89,8 +89,7 @@ def main(argv: Optional[Sequence[str]]) -> int:
     ap.add_argument("--top-k", type=int, default=5, help="classes shown per input (default 5)")
     ap.add_argument("--json", action="store_true", help="print one JSON list, one object per input")
     args = ap.parse_args(argv)
-    import os
-    from ctrgcn import load, pretrained, pretrained_ensemble
+    from ctrgcn import load, pretrained_ensemble
     from ctrgcn.inputs import read_recordings
     recordings = [r for path in args.inputs for r in read_recordings(path)]
     model: Union[Model, Ensemble]
@@ -98,10 +97,8 @@ def main(argv: Optional[Sequence[str]]) -> int:
         model = pretrained_ensemble(args.ensemble)
     elif args.weights is None:
         model = _default_model(recordings)
-    elif not os.path.exists(args.weights) and args.weights in pretrained():
-        model = pretrained(args.weights)
     else:
-        model = load(args.weights)
+        model = load(args.weights)  # a file, or a shipped model's name
     results = predict_recordings(model, recordings, args.modality, args.top_k, args.preprocess)
     if args.json:
         print(json.dumps(results, indent=1))

@@ -99,7 +99,7 @@ def _bias_plus_shift(state: State, conv: str, bn: str) -> Tuple[NDArray[Any], ND
 
 def _gcn(g: _Graph, state: State, p: str, L: BlockLayout, x: str, V: int) -> str:
     """unit_gcn of block prefix p on x [n, ci, T, V] -> [n, gc, T, V] (ReLU applied)."""
-    ci, gc, R, nrel = L["gcn_cin"], L["gcn_cout"], L["R"], L["nrel"]
+    gc, R, nrel = L["gcn_cout"], L["R"], L["nrel"]
     if L["fused"]:
         w1, b1 = state[p + ".gcn1.convs.conv1.weight"], state[p + ".gcn1.convs.conv1.bias"]
         nq = nrel * R

@@ -22,21 +22,12 @@ if TYPE_CHECKING:
 HEAD = ("fc.weight", "fc.bias")
 
 
-def source_model(source: PathLike) -> Model:
-    """The model ``source`` names: a file, else a shipped model of that name."""
-    from ctrgcn.weights import load
-    from ctrgcn.zoo import pretrained
-    path = os.fspath(source)
-    if not os.path.exists(path) and path in pretrained():
-        return pretrained(path)
-    return load(path)
-
-
 def init_from(models: Sequence[Model], source: PathLike) -> List[str]:
     """Copy the weights of ``source`` into each of ``models``; returns the names left as initialised
     (the classifier when the class counts differ). Nothing changes when the networks differ."""
     from ctrgcn.formats.quantize import looks_folded
-    src = source_model(source)
+    from ctrgcn.weights import load
+    src = load(source)  # a file, or a shipped model's name
     state = src.state_dict()
     if looks_folded(state):
         warnings.warn(f"init_weights {os.fspath(source)!r}: its BatchNorms are folded into the convolutions, so "

@@ -118,7 +118,9 @@ The 4-stream ensemble (joint, bone, motion, bone-motion of CTRGCN): scores summe
 weights chosen by a grid search on the **training views** (views 1 and 2, fixed frames, no augmentation), so
 view 3 never picks them. The same fusion from the command line:
 `python -m ctrgcn eval --weights W --dataset nwucla --modality M --scores M.npz` per stream, then
-`python -m ctrgcn ensemble joint.npz bone.npz motion.npz bone_motion.npz [--fit train_*.npz]`.
+`python -m ctrgcn ensemble joint.npz bone.npz motion.npz bone_motion.npz [--fit train_*.npz]`. The shipped
+streams as one model: `ctrgcn.pretrained_ensemble()` (equal weights; `weights=[...]` for others), or
+`python -m ctrgcn predict CLIP.json --ensemble`.
 """)
 
 code("""

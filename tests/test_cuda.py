@@ -386,6 +386,22 @@ def test_graph_replay_matches_direct_runs(monkeypatch):
     np.testing.assert_allclose(direct(x2), gpu(x2), rtol=1e-6, atol=1e-6 * np.abs(direct(x2)).max())
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_gpu)])
+def test_graph_survives_training_on_the_same_session(device):
+    """A captured eval pass holds the scratch's address: training on the same session grows the
+    scratch (freeing the old buffer), so the graph must be dropped, not replayed on freed memory."""
+    m = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=1)
+    s = _core.Session(m._net, device, 0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 52, 20, 1)).astype(np.float32)
+    want = m(x)
+    for _ in range(3):  # the third pass is captured
+        assert rel_err(s.forward(x), want) < 1e-5
+    s.train_forward(rng.standard_normal((16, 3, 52, 20, 1)).astype(np.float32), False)  # grows the scratch
+    for _ in range(3):
+        assert rel_err(s.forward(x), want) < 1e-5
+
+
 @needs_gpu
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_fifty_training_steps_agree_with_cpu(variant):

@@ -147,6 +147,10 @@ typedef struct ctrgcn_backend {
     void (*sync)(backend_ctx *ctx);
     /* Values that are NaN or infinite among x[0..count). */
     size_t (*count_nonfinite)(backend_ctx *ctx, const float *x, size_t count);
+    /* Whether everything since the last check ran: CTRGCN_OK, or the status of the first failure
+     * of an op or hook (which return nothing), its message raised into the core's error slot. The
+     * session checks after every call; a failed call leaves nothing it uploaded trusted. */
+    ctrgcn_status (*check)(backend_ctx *ctx);
 
     /* ---- the ops: one field per entry of CTRGCN_BACKEND_OPS ---- */
 #define CTRGCN_BACKEND_FIELD(name, params) void (*name) params;

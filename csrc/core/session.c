@@ -54,6 +54,19 @@ static float *view_alloc(ctrgcn_session *s, float **slot) {
     return *slot;
 }
 
+/* What the backend says about everything since its last check. After a failure nothing this
+ * session uploaded is trusted: eval weights are uploaded again, and training starts again from
+ * the model's weights (as after an overflowing step). */
+static ctrgcn_status backend_ok(ctrgcn_session *s) {
+    const ctrgcn_status st = s->be->check(s->ctx);
+    if (st != CTRGCN_OK) {
+        s->eval_valid = 0;
+        s->train_valid = 0;
+        s->has_forward = s->has_grad = 0;
+    }
+    return st;
+}
+
 ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *s) {
     if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL session");
     if (s->eval_valid && s->eval_version == s->model->version) return CTRGCN_OK;
@@ -61,6 +74,8 @@ ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *s) {
     view_gather(&s->view, s->model->params, s->host_view);
     view_fold(s->model, &s->view, s->host_view);
     s->be->upload(s->ctx, s->eval_w, s->host_view, sizeof(float) * s->view.size);
+    ctrgcn_status st = backend_ok(s);
+    if (st != CTRGCN_OK) return st;
     s->eval_version = s->model->version;
     s->eval_valid = 1;
     return CTRGCN_OK;
@@ -114,7 +129,7 @@ static ctrgcn_status run_eval(ctrgcn_session *s, const float *x, int N, int T, f
     driver_eval_forward(s, N, T, block, act, stride);
     s->be->download(s->ctx, logits, s->ep.logits, sizeof(float) * N * s->model->spec.num_classes);
     s->be->sync(s->ctx);
-    return CTRGCN_OK;
+    return backend_ok(s);
 }
 
 ctrgcn_status ctrgcn_session_forward(ctrgcn_session *s, const float *x, int N, int T, float *logits) {
@@ -142,6 +157,8 @@ static ctrgcn_status train_ready(ctrgcn_session *s) {
     }
     view_gather(&s->view, s->model->params, s->host_view);
     s->be->upload(s->ctx, s->w, s->host_view, sizeof(float) * s->view.size);
+    ctrgcn_status st = backend_ok(s);
+    if (st != CTRGCN_OK) return st;
     s->train_version = s->model->version;
     s->train_valid = 1;
     s->has_forward = s->has_grad = 0;
@@ -172,6 +189,7 @@ ctrgcn_status ctrgcn_session_train_forward(ctrgcn_session *s, const float *x, in
     driver_train_forward(s, update_stats);
     if (logits) s->be->download(s->ctx, logits, s->tp.logits, sizeof(float) * N * sp->num_classes);
     s->be->sync(s->ctx);
+    if ((st = backend_ok(s)) != CTRGCN_OK) return st;
     s->has_forward = 1;
     s->has_grad = 0;
     return CTRGCN_OK;
@@ -195,11 +213,14 @@ ctrgcn_status ctrgcn_session_train_backward(ctrgcn_session *s, const float *targ
     }
     double l = 0.0;
     be->download(s->ctx, &l, s->tp.loss, sizeof l);
+    ctrgcn_status st = backend_ok(s); /* a device failure, not a diverged loss */
+    if (st != CTRGCN_OK) return st;
     if (!isfinite(l)) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the loss is not finite: training diverged");
     driver_train_backward(s);
-    if (be->count_nonfinite(s->ctx, s->grad, s->view.learned))
-        return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "a gradient is not finite: training diverged");
+    const size_t bad = be->count_nonfinite(s->ctx, s->grad, s->view.learned);
     be->sync(s->ctx);
+    if ((st = backend_ok(s)) != CTRGCN_OK) return st;
+    if (bad) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "a gradient is not finite: training diverged");
     if (loss) *loss = l;
     s->has_grad = 1;
     return CTRGCN_OK;
@@ -212,7 +233,10 @@ ctrgcn_status ctrgcn_session_sgd_step(ctrgcn_session *s, float lr) {
     s->be->sgd_update(s->ctx, s->w, s->grad, s->vel, s->view.learned, lr, s->momentum, s->weight_decay, s->nesterov,
                       s->steps == 0);
     s->be->sync(s->ctx);
-    if (s->be->count_nonfinite(s->ctx, s->w, s->view.learned)) {
+    const size_t bad = s->be->count_nonfinite(s->ctx, s->w, s->view.learned);
+    ctrgcn_status st = backend_ok(s);
+    if (st != CTRGCN_OK) return st;
+    if (bad) {
         s->train_valid = 0; /* the next call starts again from the model's weights */
         s->has_grad = s->has_forward = 0;
         return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the SGD step overflowed float32 (learning rate %g too large for these "
@@ -233,21 +257,23 @@ ctrgcn_status ctrgcn_session_train_step(ctrgcn_session *s, const float *x, int N
 }
 
 /* A view-shaped buffer on the backend -> the model's flat params layout (host). */
-static void to_flat(ctrgcn_session *s, const float *src, float *flat, int learned_only) {
+static ctrgcn_status to_flat(ctrgcn_session *s, const float *src, float *flat, int learned_only) {
     s->be->download(s->ctx, s->host_view, src, sizeof(float) * s->view.size);
+    ctrgcn_status st = backend_ok(s);
+    if (st != CTRGCN_OK) return st;
     memset(flat, 0, sizeof(float) * s->model->params_size);
     view_scatter(&s->view, s->host_view, flat);
     if (learned_only)
         for (int i = 0; i < s->model->num_tensors; i++)
             if (s->model->tensors[i].is_buffer)
                 memset(flat + s->model->tensors[i].offset, 0, sizeof(float) * s->model->tensors[i].numel);
+    return CTRGCN_OK;
 }
 
 ctrgcn_status ctrgcn_session_gradients(ctrgcn_session *s, float *grads) {
     if (!s || !grads) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
     if (!s->has_grad) return ctrgcn_fail(CTRGCN_ERR_STATE, "no gradients: call train_backward first");
-    to_flat(s, s->grad, grads, 1);
-    return CTRGCN_OK;
+    return to_flat(s, s->grad, grads, 1);
 }
 
 ctrgcn_status ctrgcn_session_write_params(ctrgcn_session *s, ctrgcn_model *m) {
@@ -255,6 +281,8 @@ ctrgcn_status ctrgcn_session_write_params(ctrgcn_session *s, ctrgcn_model *m) {
     if (m != s->model) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the session belongs to another model");
     if (!s->train_valid) return CTRGCN_OK; /* nothing trained: the model is current */
     s->be->download(s->ctx, s->host_view, s->w, sizeof(float) * s->view.size);
+    ctrgcn_status st = backend_ok(s); /* the model keeps what it had */
+    if (st != CTRGCN_OK) return st;
     view_scatter(&s->view, s->host_view, m->params);
     m->version++;
     s->train_version = m->version; /* what the model now holds is what the session has */
@@ -268,7 +296,8 @@ ctrgcn_status ctrgcn_session_get_velocity(ctrgcn_session *s, float *velocity, lo
         *steps = 0;
         return CTRGCN_OK;
     }
-    to_flat(s, s->vel, velocity, 1);
+    ctrgcn_status st = to_flat(s, s->vel, velocity, 1);
+    if (st != CTRGCN_OK) return st;
     *steps = s->steps;
     return CTRGCN_OK;
 }
@@ -281,6 +310,7 @@ ctrgcn_status ctrgcn_session_set_velocity(ctrgcn_session *s, const float *veloci
     if (st != CTRGCN_OK) return st;
     view_gather(&s->view, velocity, s->host_view);
     s->be->upload(s->ctx, s->vel, s->host_view, sizeof(float) * s->view.size);
+    if ((st = backend_ok(s)) != CTRGCN_OK) return st;
     s->steps = steps;
     return CTRGCN_OK;
 }

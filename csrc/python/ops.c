@@ -394,16 +394,22 @@ static int go(call *c) {
     return 1;
 }
 
-/* After the op: sync, download every output, free, take the GIL back. */
+/* After the op: sync, download every output, ask the backend whether it all ran (a device
+ * failure is raised with the device's message), free, take the GIL back. */
 static void done(call *c) {
     c->be->sync(c->ctx);
     for (int i = 0; i < c->nb; i++) {
         buf *b = &c->b[i];
         if (b->out && b->dev) c->be->download(c->ctx, PyArray_DATA(b->out), b->dev, (size_t)PyArray_NBYTES(b->out));
     }
+    const ctrgcn_status st = c->be->check(c->ctx);
     release_backend(c);
     PyEval_RestoreThread(c->ts);
     c->ts = NULL;
+    if (st != CTRGCN_OK && !c->failed) {
+        c->failed = 1;
+        ctrgcn_py_raise(st);
+    }
 }
 
 static int set_extra(call *c, const char *key, PyObject *v) {

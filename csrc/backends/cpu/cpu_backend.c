@@ -70,6 +70,10 @@ static void cpu_zero(backend_ctx *c, void *p, size_t bytes) {
     if (bytes) memset(p, 0, bytes);
 }
 static void cpu_sync(backend_ctx *c) { (void)c; }
+static ctrgcn_status cpu_check(backend_ctx *c) { /* host ops cannot fail midway: they check before they start */
+    (void)c;
+    return CTRGCN_OK;
+}
 
 const ctrgcn_backend ctrgcn_cpu_backend = {
     .name = "cpu",
@@ -86,6 +90,7 @@ const ctrgcn_backend ctrgcn_cpu_backend = {
     .zero = cpu_zero,
     .sync = cpu_sync,
     .count_nonfinite = cpu_count_nonfinite,
+    .check = cpu_check,
 #define CPU_ENTRY(name, params) .name = cpu_##name,
     CTRGCN_BACKEND_OPS(CPU_ENTRY)
 #undef CPU_ENTRY

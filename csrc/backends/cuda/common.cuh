@@ -27,7 +27,9 @@ struct backend_ctx {
     float *ones; /* a vector of ones for summing per-person partials with one GEMV */
     size_t ones_len;
     unsigned long long *counter;
-    int failed; /* a scratch allocation or a launch failed: later ops do nothing */
+    int failed; /* a scratch allocation or a launch failed: later ops do nothing until `check` */
+    ctrgcn_status fail_status; /* the first failure since the last check, and its message */
+    char fail_msg[256];
     /* The eval pass as a CUDA graph (memory.cu, cuda_run_lanes). Every op mixes its name and
      * arguments into `sig`; a pass whose signature repeats is captured once and then replayed
      * after a dry run (ops only sign, `dry`) proves the next pass issues the same ops on the same
@@ -45,7 +47,10 @@ struct backend_ctx {
 CTRGCN_BACKEND_OPS(CUDA_DECLARE)
 #undef CUDA_DECLARE
 
-/* Reports a failure through the core's error slot (bound at load time; may be a no-op). */
+/* Marks the context failed, keeping the first failure's status and message for `check`, and
+ * reports it through the core's error slot (bound at load time; may be a no-op). */
+void cuda_fail(backend_ctx *c, ctrgcn_status st, const char *fmt, ...);
+/* cuda_fail for a CUDA runtime error of `what`. */
 void cuda_report(backend_ctx *c, const char *what, cudaError_t err);
 /* Scratch of slot 0 / 1 with at least `bytes`; NULL (and the context marked failed) when out of memory. */
 void *cuda_scratch(backend_ctx *c, int slot, size_t bytes);

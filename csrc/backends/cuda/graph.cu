@@ -183,7 +183,7 @@ static __global__ void aggregate_kernel(float *y, size_t ldy, const float *val, 
             const float *Aj = SHARED ? sA + j * VV : A + j * C * VV;
             for (int v = 0; v < V; v++) acc += vr[v] * Aj[(size_t)v * V + u];
         }
-        y[i * ldy + ch * TV + e] = relu && acc < 0.0f ? 0.0f : acc;
+        y[i * ldy + ch * TV + e] = relu ? (acc > 0.0f ? acc : 0.0f) : acc; /* NaN -> 0, as the CPU */
     }
 }
 

@@ -5,6 +5,7 @@
  * the device's order and nothing waits until a download, count_nonfinite or sync. A GPU wants
  * the whole batch in one eval pass (eval_chunk 0) on one lane. */
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,33 @@ static cuda_fail_fn fail_fn = no_fail;
 
 static void bind(ctrgcn_status (*fail)(ctrgcn_status, const char *, ...)) { fail_fn = fail ? fail : no_fail; }
 
-void cuda_report(backend_ctx *c, const char *what, cudaError_t err) {
+void cuda_fail(backend_ctx *c, ctrgcn_status st, const char *fmt, ...) {
+    char msg[sizeof c->fail_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!c->failed) { /* the first failure is the cause; what follows it is consequence */
+        c->fail_status = st;
+        memcpy(c->fail_msg, msg, sizeof msg);
+    }
     c->failed = 1;
-    fail_fn(CTRGCN_ERR_STATE, "CUDA backend: %s failed: %s", what, cudaGetErrorString(err));
+    fail_fn(st, "%s", msg);
+}
+
+void cuda_report(backend_ctx *c, const char *what, cudaError_t err) {
+    cuda_fail(c, CTRGCN_ERR_STATE, "CUDA backend: %s failed: %s", what, cudaGetErrorString(err));
+}
+
+/* Ops return nothing, so the session asks after each call: OK, or the first failure since the last
+ * check, raised again into the caller's error slot (the call may come from another thread than
+ * the failing op's). A failure that left the device working (out of memory, a rejected launch)
+ * ends here; a fault of the device itself persists in the CUDA runtime and fails again. */
+ctrgcn_status cuda_check(backend_ctx *c) {
+    if (!c->failed) return CTRGCN_OK;
+    const ctrgcn_status st = fail_fn(c->fail_status, "%s", c->fail_msg);
+    if (cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess) c->failed = 0;
+    return st;
 }
 
 static int device_count(char *why, size_t cap) {
@@ -95,14 +120,29 @@ void cuda_release(backend_ctx *c) {
     free(c);
 }
 
+/* The captured pass, dropped: a dry run no longer matches it, or memory it holds moved. */
+static void drop_graph(backend_ctx *c) {
+    if (c->exec) cudaGraphExecDestroy(c->exec);
+    c->exec = NULL;
+    c->graph_fn = NULL;
+}
+/* ... and the capture that a repeated pass would start next: it would see the memory as it was. */
+static void forget_graph(backend_ctx *c) {
+    drop_graph(c);
+    c->capture_next = 0;
+    c->prev_sig = 0;
+}
+
 void *cuda_scratch(backend_ctx *c, int slot, size_t bytes) {
     if (c->failed) return NULL;
+    if (!bytes) bytes = 16; /* an op asking for nothing still gets a buffer, never a NULL it reads as failure */
     if (bytes <= c->scratch_bytes[slot]) return c->scratch[slot];
-    if (c->capturing) { /* no synchronising while a graph is captured: the capture is abandoned */
+    if (c->capturing || c->dry) { /* no reallocating inside a capture or a dry run: the pass runs directly */
         c->impure = 1;
         return NULL;
     }
-    /* the ops enqueued before may still read the old buffer */
+    /* a captured pass holds the old buffer's address, and the ops enqueued before may still read it */
+    forget_graph(c);
     cudaStreamSynchronize(c->stream);
     cudaFree(c->scratch[slot]);
     c->scratch[slot] = NULL;
@@ -111,8 +151,7 @@ void *cuda_scratch(backend_ctx *c, int slot, size_t bytes) {
     if (cudaMalloc(&c->scratch[slot], want) != cudaSuccess) {
         cudaGetLastError();
         c->scratch[slot] = NULL;
-        c->failed = 1;
-        fail_fn(CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory for %zu bytes of scratch", want);
+        cuda_fail(c, CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory for %zu bytes of scratch", want);
         return NULL;
     }
     c->scratch_bytes[slot] = want;
@@ -126,10 +165,11 @@ static __global__ void fill_kernel(float *x, float v, size_t n) {
 const float *cuda_ones(backend_ctx *c, size_t n) {
     if (c->failed) return NULL;
     if (n <= c->ones_len) return c->ones;
-    if (c->capturing) {
+    if (c->capturing || c->dry) {
         c->impure = 1;
         return NULL;
     }
+    forget_graph(c);
     cudaStreamSynchronize(c->stream);
     cudaFree(c->ones);
     c->ones_len = 0;
@@ -137,8 +177,7 @@ const float *cuda_ones(backend_ctx *c, size_t n) {
     if (cudaMalloc((void **)&c->ones, sizeof(float) * want) != cudaSuccess) {
         cudaGetLastError();
         c->ones = NULL;
-        c->failed = 1;
-        fail_fn(CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory");
+        cuda_fail(c, CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory");
         return NULL;
     }
     c->ones_len = want;
@@ -147,12 +186,11 @@ const float *cuda_ones(backend_ctx *c, size_t n) {
 }
 
 ctrgcn_status cuda_reserve(backend_ctx *c, size_t floats) {
-    /* A new plan starts clean: a scratch allocation that failed under the old one need not fail
-     * again (a fault of the device itself would show at this sync). */
-    if (c->failed && cudaStreamSynchronize(c->stream) == cudaSuccess) c->failed = 0;
+    /* a failure not yet checked is reported first (and ends, if the device still works) */
+    ctrgcn_status st = cuda_check(c);
+    if (st != CTRGCN_OK) return st;
     /* one person's worth up front; the batch-level ops grow it to what their batch needs */
-    if (!cuda_scratch(c, 0, sizeof(float) * floats))
-        return fail_fn(CTRGCN_ERR_NOMEM, "CUDA backend: out of device memory for scratch");
+    if (!cuda_scratch(c, 0, sizeof(float) * floats)) return cuda_check(c);
     return CTRGCN_OK;
 }
 
@@ -167,16 +205,12 @@ int cuda_lanes(backend_ctx *c, int chunks) {
  * cost off the critical path. Correctness rests on the signature: the graph replays only when a
  * dry run of the pass issues exactly the ops and arguments (pointers included) it was captured
  * with, so a new plan, other shapes or a probe download run the pass directly instead. */
-static void drop_graph(backend_ctx *c) {
-    if (c->exec) cudaGraphExecDestroy(c->exec);
-    c->exec = NULL;
-    c->graph_fn = NULL;
-}
 
 /* Runs the pass under stream capture; 1 when it is now a graph (and launched). */
 static int capture(backend_ctx *c, lane_fn fn, void *arg) {
     const int failed = c->failed;
     cudaGraph_t g = NULL;
+    drop_graph(c); /* one graph per context */
     c->sig = 0;
     c->impure = 0;
     if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
@@ -194,8 +228,10 @@ static int capture(backend_ctx *c, lane_fn fn, void *arg) {
         /* nothing of the pass ran; undo what the capture marked and run it directly */
         cudaGetLastError();
         c->exec = NULL;
+        /* a pass that moved memory (a probe, a grown buffer) may capture next time; a capture the
+         * runtime refused will not succeed later either */
+        if (!c->impure) c->graphs = 0;
         c->failed = failed;
-        c->graphs = 0;
         return 0;
     }
     c->graph_fn = fn;
@@ -217,7 +253,7 @@ void cuda_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg
         c->dry = 1;
         fn(arg, 0, 0);
         c->dry = 0;
-        if (!c->impure && c->sig == c->graph_sig) {
+        if (c->exec && !c->impure && c->sig == c->graph_sig) {
             cudaError_t err = cudaGraphLaunch(c->exec, c->stream);
             if (err != cudaSuccess) cuda_report(c, "graph launch", err);
             c->replays++;
@@ -319,11 +355,9 @@ void gemm_rm(backend_ctx *c, int ta, int tb, int M, int N, int K, float alpha, c
     else
         st = cublasSgemmStridedBatched(c->blas, opB, opA, N, M, K, &alpha, B, ldb, sB, A, lda, sA, &beta, C, ldc, sC,
                                        batch);
-    if (st != CUBLAS_STATUS_SUCCESS) {
-        c->failed = 1;
-        fail_fn(CTRGCN_ERR_STATE, "CUDA backend: cuBLAS GEMM %dx%dx%d (batch %d) failed with status %d", M, N, K,
-                batch, (int)st);
-    }
+    if (st != CUBLAS_STATUS_SUCCESS)
+        cuda_fail(c, CTRGCN_ERR_STATE, "CUDA backend: cuBLAS GEMM %dx%dx%d (batch %d) failed with status %d", M, N, K,
+                  batch, (int)st);
 }
 
 void sum_persons_add(backend_ctx *c, float *dst, const float *P, int n, size_t count) {
@@ -332,10 +366,7 @@ void sum_persons_add(backend_ctx *c, float *dst, const float *P, int n, size_t c
     const float one = 1.0f;
     /* P row-major [n][count] is column-major [count][n]: dst += P_cm ones */
     cublasStatus_t st = cublasSgemv(c->blas, CUBLAS_OP_N, (int)count, n, &one, P, (int)count, ones, 1, &one, dst, 1);
-    if (st != CUBLAS_STATUS_SUCCESS) {
-        c->failed = 1;
-        fail_fn(CTRGCN_ERR_STATE, "CUDA backend: cuBLAS GEMV failed with status %d", (int)st);
-    }
+    if (st != CUBLAS_STATUS_SUCCESS) cuda_fail(c, CTRGCN_ERR_STATE, "CUDA backend: cuBLAS GEMV failed with status %d", (int)st);
 }
 
 static __global__ void rows_sum_kernel(float *db, const float *d, size_t ld, int n, int rows, size_t cols) {
@@ -413,6 +444,7 @@ static const ctrgcn_backend table = [] {
     t.zero = cuda_zero;
     t.sync = cuda_sync;
     t.count_nonfinite = cuda_count_nonfinite;
+    t.check = cuda_check;
 #define CUDA_ENTRY(name, params) t.name = OP(cuda_##name);
     CTRGCN_BACKEND_OPS(CUDA_ENTRY)
 #undef CUDA_ENTRY

@@ -16,5 +16,6 @@ void cuda_download(backend_ctx *c, void *host_dst, const void *src, size_t bytes
 void cuda_zero(backend_ctx *c, void *p, size_t bytes);
 void cuda_sync(backend_ctx *c);
 size_t cuda_count_nonfinite(backend_ctx *c, const float *x, size_t count);
+ctrgcn_status cuda_check(backend_ctx *c);
 
 #endif

@@ -165,6 +165,20 @@ p, q = dev.flat_params(), cpu.flat_params()
 assert np.abs(p - q).max() <= 1e-3 * np.abs(q).max()
 loss, grads = dev.gradients(x, [1, 2, 3])
 assert np.isfinite(loss) and len(grads) > 10
+# a device fault (reported by the backend's check after the call) is raised with its message, and the
+# sessions recover once the device does: eval re-uploads its weights, training restarts from the model's
+before = dev(x)
+os.environ["FAKE_CUDA_FAULT"] = "an illegal memory access was encountered"
+for call in (lambda: dev(x), lambda: b.step(x, t, 0.01), lambda: dev.gradients(x, [1, 2, 3])):
+    try:
+        call()
+        raise AssertionError("no error")
+    except ctrgcn.Error as exc:
+        assert "illegal memory access" in str(exc) and not isinstance(exc, ctrgcn.InputError), exc
+del os.environ["FAKE_CUDA_FAULT"]
+close(dev(x), before)
+lb, _ = b.step(x, t, 0.01)
+assert np.isfinite(lb)
 if os.environ.get("UCLA"):  # a training run from a config with device: cuda
     r = ctrgcn.train({"device": "cuda", "variant": "CTRGCN_lightV2", "data_root": os.environ["UCLA"], "epochs": 1,
                       "batch_size": 8, "max_iters_per_epoch": 2, "train_subset": 16, "val_subset": 8,

@@ -34,8 +34,7 @@ def init_from(models: Sequence[Model], source: PathLike) -> List[str]:
                       "training in batch statistics starts far from its accuracy; write it with "
                       "`convert --keep-bn` (or use the float32 file)", stacklevel=2)
     want = {k: v for k, v in src.spec.items() if k != "num_classes"}
-    fresh: List[str] = []
-    for m in models:
+    for m in models:  # every model checked before any changes
         have = {k: v for k, v in m.spec.items() if k != "num_classes"}
         if have != want:
             keys = [k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
@@ -43,6 +42,8 @@ def init_from(models: Sequence[Model], source: PathLike) -> List[str]:
                              f"{src.num_joints} joints x {src.in_channels} channels; this run trains a {m.variant} "
                              f"for {m.num_person} x {m.num_joints} x {m.in_channels} (they differ in "
                              f"{', '.join(keys)}); only the number of classes may differ")
+    fresh: List[str] = []
+    for m in models:
         fresh = [n for n in HEAD if tuple(state[n].shape) != tuple(m.tensor_shapes()[n])]
         m.load_state_dict({n: a for n, a in state.items() if n not in fresh}, strict=False)
         if m.classes is None and not fresh and src.classes:

@@ -116,7 +116,9 @@ for r in rows:
 md("""
 The 4-stream ensemble (joint, bone, motion, bone-motion of CTRGCN): scores summed with equal weights, and with
 weights chosen by a grid search on the **training views** (views 1 and 2, fixed frames, no augmentation), so
-view 3 never picks them. The same fusion from the command line:
+view 3 never picks them (when every weighting scores the same there, the search keeps the weights closest to
+equal), and, for reference, with the fixed weights of the official repository's `ensemble.py`. The same fusion
+from the command line:
 `python -m ctrgcn eval --weights W --dataset nwucla --modality M --scores M.npz` per stream, then
 `python -m ctrgcn ensemble joint.npz bone.npz motion.npz bone_motion.npz [--fit train_*.npz]`. The shipped
 streams as one model: `ctrgcn.pretrained_ensemble()` (equal weights; `weights=[...]` for others), or
@@ -125,6 +127,7 @@ streams as one model: `ctrgcn.pretrained_ensemble()` (equal weights; `weights=[.
 
 code("""
 streams = ["nwucla_ctrgcn_joint", "nwucla_ctrgcn_bone", "nwucla_ctrgcn_motion", "nwucla_ctrgcn_bone_motion"]
+OFFICIAL_WEIGHTS = [0.6, 0.6, 0.4, 0.4]  # CTR-GCN's ensemble.py: joint, bone, joint motion, bone motion
 if all(s in scores for s in streams):
     labels = val["joint"].labels
     eq = metrics.topk_accuracy(metrics.fuse([scores[s] for s in streams]), labels)
@@ -134,8 +137,14 @@ if all(s in scores for s in streams):
         train_scores.append(score(ctrgcn.pretrained(s), ds)[0])
     w, train_acc = metrics.search_weights(train_scores, ds.labels)
     fit = metrics.topk_accuracy(metrics.fuse([scores[s] for s in streams], w), labels)
+    official = metrics.topk_accuracy(metrics.fuse([scores[s] for s in streams], OFFICIAL_WEIGHTS), labels)
     print(f"4-stream ensemble, equal weights: {eq * 100:.2f}%")
     print(f"4-stream ensemble, weights {w} chosen on views 1-2 (train top-1 {train_acc * 100:.2f}%): {fit * 100:.2f}%")
+    print(f"4-stream ensemble, the official repository's fixed weights {OFFICIAL_WEIGHTS}: {official * 100:.2f}%")
+    for k in (2, 3):
+        part = metrics.topk_accuracy(metrics.fuse([scores[s] for s in streams[:k]]), labels)
+        print(f"{k}-stream ensemble ({', '.join(s.split('_', 2)[2] for s in streams[:k])}), equal weights: "
+              f"{part * 100:.2f}%")
 else:
     have = [s for s in streams if s in scores]
     if len(have) >= 2:  # what the shipped streams give so far, equal weights (not the table's goal)

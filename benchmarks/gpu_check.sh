@@ -104,5 +104,14 @@ note "benchmarks/compare_gpu.py $QUICK: exit $rc"
 [ $rc -eq 0 ] || { STATUS=1; tail -20 "$OUT/compare_gpu.err" >>"$OUT/summary.txt"; }
 grep -E "^(PASS|MISS)" "$OUT/compare_gpu.txt" 2>/dev/null | tee -a "$OUT/summary.txt"
 rm -f "$OUT/compare_gpu.err"
+
+# ---- where the GPU's time goes, op by op (appended to the benchmark's file), if time remains
+LEFT=$((480 - $(elapsed)))
+if [ $LEFT -gt 20 ]; then
+    { echo; echo "# python -m ctrgcn profile (op by op, device synced around each op)"
+      timeout $LEFT python3 -m ctrgcn profile --device cuda --variants CTRGCN CTRGCN_lightV2 --top 12
+      timeout 20 python3 -m ctrgcn profile --device cuda --eval --shape ntu --top 8; } >>"$OUT/compare_gpu.txt" 2>&1
+    note "op profile: exit $? (in compare_gpu.txt)"
+fi
 note "done: $([ $STATUS -eq 0 ] && echo ok || echo FAILURES)"
 exit $STATUS

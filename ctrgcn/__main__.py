@@ -12,6 +12,7 @@ COMMANDS = {
     "train": ("ctrgcn.commands.train", "train a model from a config file"),
     "eval": ("ctrgcn.commands.evaluate", "accuracy, per-class accuracy and confusion matrix of a model on a split"),
     "ensemble": ("ctrgcn.commands.ensemble", "fuse the saved scores of several streams"),
+    "profile": ("ctrgcn.commands.profile", "time every op of a forward or a training step"),
     "predict": ("ctrgcn.commands.predict", "name the action in skeleton files (.skeleton, .json, .npy, .npz)"),
 }
 

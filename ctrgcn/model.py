@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,6 +21,9 @@ from ctrgcn._types import BlockLayout, F32Array, ModelSpec, PathLike, Spec
 from ctrgcn.metrics import softmax
 from ctrgcn.skeletons import CORE_GRAPHS, GRAPHS as SKELETONS, EdgeList, edge_array
 from ctrgcn.cuda import check_device
+
+if TYPE_CHECKING:
+    from ctrgcn.profile import OpProfile
 
 VARIANTS = tuple(_core.preset_spec())  # the presets are rows of one table in C (spec.c)
 GRAPHS = {name: g.num_joints for name, g in SKELETONS.items()}  # built-in graph -> joints
@@ -316,6 +319,15 @@ class Model:
         loss = sess.train_backward(soft_targets(y, self.num_classes, label_smoothing))
         return loss, self.split_flat(sess.gradients())
 
+    def profile(self, x: ArrayLike, steps: int = 5, warmup: int = 2) -> OpProfile:
+        """Time every backend op of the eval forward of ``x`` (see ``ctrgcn.profile``), on a
+        session of its own with this model's device and threads."""
+        from ctrgcn.profile import run_profile
+        sess = _core.Session(self._net, self._device, self._threads)
+        xin = self._input(x)
+        what = f"{self.variant} eval {tuple(xin.shape)} on {self._device}"
+        return run_profile(sess, lambda: sess.forward(xin), steps, warmup, what)
+
     def trainer(self, momentum: float = 0.9, weight_decay: float = 1e-4, nesterov: bool = True,
                 threads: Optional[int] = None, device: Optional[str] = None) -> Trainer:
         """A ``Trainer``: a training session over this model (parameters, gradients and momentum
@@ -480,6 +492,15 @@ class Trainer:
         loss = self.backward(targets)
         self.sgd_step(lr)
         return loss, logits
+
+    def profile(self, x: ArrayLike, targets: ArrayLike, lr: float = 0.0, steps: int = 5,
+                warmup: int = 2) -> OpProfile:
+        """Time every backend op of ``step(x, targets, lr)`` (see ``ctrgcn.profile``); the steps
+        train this session's parameters like any other."""
+        from ctrgcn.profile import run_profile
+        xin = self.model._input(x)
+        what = f"{self.model.variant} training step {tuple(xin.shape)} on {self.device}"
+        return run_profile(self._sess, lambda: self.step(xin, targets, lr), steps, warmup, what)
 
     def gradients(self) -> Dict[str, F32Array]:
         """Gradients of the last backward by state_dict name."""

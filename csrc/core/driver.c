@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/error.h"
+#include "core/profile.h"
 #include "core/session.h"
 
 #define MOMENTUM 0.1f
@@ -18,8 +19,6 @@ static int feat_width(const ctrgcn_model *m) { return m->blocks[CTRGCN_NUM_BLOCK
 /* ---- one block --------------------------------------------------------------------------------
  * x, y: [n][cin][T][V] -> [n][cout][To][V]. w is the eval view (folded) or the training view. */
 static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *A, int n, int train, int update) {
-    const ctrgcn_backend *be = s->be;
-    backend_ctx *c = s->ctx;
     const block_layout *L = &s->model->blocks[k];
     const view_block *o = &s->view.blocks[k];
     const int V = s->model->spec.num_joints, T = A->T, To = A->To, st = L->stride;
@@ -33,32 +32,32 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         const int gi = L->gcn_cin, gc = L->gcn_cout, R = L->R, nq = L->nrel * R;
         const int nvd = 3 * gc + (L->down == 2 ? gc : 0);
         /* q and k see the time mean only: mean_T(conv(x)) = conv(mean_T(x)) */
-        be->mean_time_forward(c, A->xm, A->X, (size_t)cin * TV, n, gi, T, V);
-        be->conv1x1_forward(c, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
+        OP(mean_time_forward, A->xm, A->X, (size_t)cin * TV, n, gi, T, V);
+        OP(conv1x1_forward, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
                             1, V, 1, 0);
-        be->relation_forward(c, A->rel, A->qk, n, L->nrel, R, V);
-        be->adjacency_forward(c, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n,
+        OP(relation_forward, A->rel, A->qk, n, L->nrel, R, V);
+        OP(adjacency_forward, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n,
                               L->nrel, gc, R, V);
         /* the three subsets' values and the down conv: one product */
-        be->conv1x1_forward(c, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,
+        OP(conv1x1_forward, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,
                             V, 1, 0);
         const float *down = L->down == 2 ? A->vd + 3 * (size_t)gc * TV : A->X;
         const size_t lddown = L->down == 2 ? (size_t)nvd * TV : (size_t)cin * TV;
         if (train) {
             float *gn = s->tp.s.S1, *dn = s->tp.s.S2;
-            be->aggregate_forward(c, A->agg, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, NULL, 0, NULL, 0, n, gc,
+            OP(aggregate_forward, A->agg, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, NULL, 0, NULL, 0, n, gc,
                                   T, V);
-            be->bn_forward(c, gn, (size_t)gc * TV, A->agg, (size_t)gc * TV, n, gc, TV, w + o->gbn.gb,
+            OP(bn_forward, gn, (size_t)gc * TV, A->agg, (size_t)gc * TV, n, gc, TV, w + o->gbn.gb,
                            w + o->gbn.gb + gc, A->gstat, RUN(o->gbn, gc), mom);
             if (L->down == 2) {
-                be->bn_forward(c, dn, (size_t)gc * TV, down, lddown, n, gc, TV, w + o->dbn.gb, w + o->dbn.gb + gc,
+                OP(bn_forward, dn, (size_t)gc * TV, down, lddown, n, gc, TV, w + o->dbn.gb, w + o->dbn.gb + gc,
                                A->dstat, RUN(o->dbn, gc), mom);
                 down = dn;
             }
-            be->add_relu_forward(c, A->g, gn, down, (size_t)n * gc * TV);
+            OP(add_relu_forward, A->g, gn, down, (size_t)n * gc * TV);
         } else {
             /* folded: the spatial BN's scale sits in the value rows, its shift in the epilogue */
-            be->aggregate_forward(c, A->g, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, down, lddown,
+            OP(aggregate_forward, A->g, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, down, lddown,
                                   w + o->gbn.gb + gc, 1, n, gc, T, V);
         }
         Z = A->g;
@@ -67,47 +66,45 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
      * strided 1x1 branch, concatenated over channels into outpre */
     const size_t ldz = (size_t)(L->has_gcn ? L->gcn_cout : cin) * TV, ldP = 3 * (size_t)B * TV, ldo = (size_t)co * ToV;
     float *out = train ? A->outpre : A->Y; /* eval: the branches write the block output itself */
-    be->conv1x1_forward(c, A->pw, ldP, Z, ldz, w + o->Wpw, w + o->bpw, n, 3 * B, ci, T, V, 1, 0);
+    OP(conv1x1_forward, A->pw, ldP, Z, ldz, w + o->Wpw, w + o->bpw, n, 3 * B, ci, T, V, 1, 0);
     if (train)
-        be->bn_forward(c, A->P, ldP, A->pw, ldP, n, 3 * B, TV, w + o->pbn.gb, w + o->pbn.gb + 3 * B, A->pstat,
+        OP(bn_forward, A->P, ldP, A->pw, ldP, n, 3 * B, TV, w + o->pbn.gb, w + o->pbn.gb + 3 * B, A->pstat,
                        RUN(o->pbn, 3 * B), mom);
-    be->add_relu_forward(c, A->P, train ? A->P : A->pw, NULL, (size_t)n * ldP);
+    OP(add_relu_forward, A->P, train ? A->P : A->pw, NULL, (size_t)n * ldP);
     for (int j = 0; j < 2; j++)
-        be->tconv_forward(c, out + (size_t)j * B * ToV, ldo, A->P + (size_t)j * B * TV, ldP, w + o->Wt[j],
+        OP(tconv_forward, out + (size_t)j * B * ToV, ldo, A->P + (size_t)j * B * TV, ldP, w + o->Wt[j],
                           w + o->bt[j], n, B, B, T, V, L->kt, L->dil[j], st);
-    be->maxpool_forward(c, out + 2 * (size_t)B * ToV, ldo, A->P + 2 * (size_t)B * TV, ldP,
+    OP(maxpool_forward, out + 2 * (size_t)B * ToV, ldo, A->P + 2 * (size_t)B * TV, ldP,
                         train ? A->argmax : NULL, train ? NULL : w + o->obn.gb + 2 * B,
                         train ? NULL : w + o->obn.gb + co + 2 * B, n, B, T, V, st);
-    be->conv1x1_forward(c, out + 3 * (size_t)B * ToV, ldo, Z, ldz, w + o->Wb3, w + o->bb3, n, L->last, ci, T, V,
+    OP(conv1x1_forward, out + 3 * (size_t)B * ToV, ldo, Z, ldz, w + o->Wb3, w + o->bb3, n, L->last, ci, T, V,
                         st, 0);
     const size_t count = (size_t)n * co * ToV;
     if (train) {
         float *ob = s->tp.s.S1, *rb = s->tp.s.S2;
-        be->bn_forward(c, ob, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, w + o->obn.gb + co, A->ostat,
+        OP(bn_forward, ob, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, w + o->obn.gb + co, A->ostat,
                        RUN(o->obn, co), mom);
         const float *res = L->residual == 1 ? A->X : NULL;
         if (L->residual == 2) {
-            be->conv1x1_forward(c, A->respre, ldo, A->X, (size_t)cin * TV, w + o->Wres, w + o->bres, n, co, cin, T, V,
+            OP(conv1x1_forward, A->respre, ldo, A->X, (size_t)cin * TV, w + o->Wres, w + o->bres, n, co, cin, T, V,
                                 st, 0);
-            be->bn_forward(c, rb, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, w + o->rbn.gb + co, A->rstat,
+            OP(bn_forward, rb, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, w + o->rbn.gb + co, A->rstat,
                            RUN(o->rbn, co), mom);
             res = rb;
         }
-        be->add_relu_forward(c, A->Y, ob, res, count);
+        OP(add_relu_forward, A->Y, ob, res, count);
     } else {
         /* the folded residual conv accumulates into the output */
         if (L->residual == 2)
-            be->conv1x1_forward(c, A->Y, ldo, A->X, (size_t)cin * TV, w + o->Wres, w + o->bres, n, co, cin, T, V, st,
+            OP(conv1x1_forward, A->Y, ldo, A->X, (size_t)cin * TV, w + o->Wres, w + o->bres, n, co, cin, T, V, st,
                                 1);
-        be->add_relu_forward(c, A->Y, A->Y, L->residual == 1 ? A->X : NULL, count);
+        OP(add_relu_forward, A->Y, A->Y, L->residual == 1 ? A->X : NULL, count);
     }
 #undef RUN
 }
 
 /* dY (s->tp.s.dY) -> dX (s->tp.s.dX); parameter gradients accumulate into s->grad. */
 static void block_backward(ctrgcn_session *s, int k, int n) {
-    const ctrgcn_backend *be = s->be;
-    backend_ctx *c = s->ctx;
     const block_layout *L = &s->model->blocks[k];
     const view_block *o = &s->view.blocks[k];
     const block_acts *A = &s->tp.acts[k];
@@ -121,56 +118,56 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
     const float *Z = L->has_gcn ? A->g : A->X;
     const size_t ldz = (size_t)(L->has_gcn ? L->gcn_cout : cin) * TV;
 
-    be->zero(c, S->dX, sizeof(float) * n * ldx);
-    be->zero(c, S->dZ, sizeof(float) * n * ldz);
-    be->zero(c, S->dP, sizeof(float) * n * ldP);
-    be->relu_backward(c, S->D1, S->dY, A->Y, (size_t)n * ldo);
-    if (L->residual == 1) be->accumulate(c, S->dX, S->D1, (size_t)n * ldo);
+    OP(zero, S->dX, sizeof(float) * n * ldx);
+    OP(zero, S->dZ, sizeof(float) * n * ldz);
+    OP(zero, S->dP, sizeof(float) * n * ldP);
+    OP(relu_backward, S->D1, S->dY, A->Y, (size_t)n * ldo);
+    if (L->residual == 1) OP(accumulate, S->dX, S->D1, (size_t)n * ldo);
     if (L->residual == 2) {
-        be->bn_backward(c, S->D2, ldo, S->D1, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, A->rstat, g + o->rbn.gb,
+        OP(bn_backward, S->D2, ldo, S->D1, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, A->rstat, g + o->rbn.gb,
                         g + o->rbn.gb + co);
-        be->conv1x1_backward(c, S->dX, ldx, g + o->Wres, g + o->bres, S->D2, ldo, A->X, ldx, w + o->Wres, n, co, cin, T,
+        OP(conv1x1_backward, S->dX, ldx, g + o->Wres, g + o->bres, S->D2, ldo, A->X, ldx, w + o->Wres, n, co, cin, T,
                              V, st);
     }
-    be->bn_backward(c, S->D2, ldo, S->D1, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, A->ostat, g + o->obn.gb,
+    OP(bn_backward, S->D2, ldo, S->D1, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, A->ostat, g + o->obn.gb,
                     g + o->obn.gb + co);
     for (int j = 0; j < 2; j++)
-        be->tconv_backward(c, S->dP + (size_t)j * B * TV, ldP, g + o->Wt[j], g + o->bt[j], S->D2 + (size_t)j * B * ToV,
+        OP(tconv_backward, S->dP + (size_t)j * B * TV, ldP, g + o->Wt[j], g + o->bt[j], S->D2 + (size_t)j * B * ToV,
                            ldo, A->P + (size_t)j * B * TV, ldP, w + o->Wt[j], n, B, B, T, V, L->kt, L->dil[j], st);
-    be->maxpool_backward(c, S->dP + 2 * (size_t)B * TV, ldP, S->D2 + 2 * (size_t)B * ToV, ldo, A->argmax, n, B, T, V,
+    OP(maxpool_backward, S->dP + 2 * (size_t)B * TV, ldP, S->D2 + 2 * (size_t)B * ToV, ldo, A->argmax, n, B, T, V,
                          st);
-    be->conv1x1_backward(c, S->dZ, ldz, g + o->Wb3, g + o->bb3, S->D2 + 3 * (size_t)B * ToV, ldo, Z, ldz, w + o->Wb3,
+    OP(conv1x1_backward, S->dZ, ldz, g + o->Wb3, g + o->bb3, S->D2 + 3 * (size_t)B * ToV, ldo, Z, ldz, w + o->Wb3,
                          n, L->last, ci, T, V, st);
-    be->relu_backward(c, S->dP, S->dP, A->P, (size_t)n * ldP);
-    be->bn_backward(c, S->dPW, ldP, S->dP, ldP, A->pw, ldP, n, 3 * B, TV, w + o->pbn.gb, A->pstat, g + o->pbn.gb,
+    OP(relu_backward, S->dP, S->dP, A->P, (size_t)n * ldP);
+    OP(bn_backward, S->dPW, ldP, S->dP, ldP, A->pw, ldP, n, 3 * B, TV, w + o->pbn.gb, A->pstat, g + o->pbn.gb,
                     g + o->pbn.gb + 3 * B);
-    be->conv1x1_backward(c, S->dZ, ldz, g + o->Wpw, g + o->bpw, S->dPW, ldP, Z, ldz, w + o->Wpw, n, 3 * B, ci, T, V, 1);
+    OP(conv1x1_backward, S->dZ, ldz, g + o->Wpw, g + o->bpw, S->dPW, ldP, Z, ldz, w + o->Wpw, n, 3 * B, ci, T, V, 1);
     if (!L->has_gcn) { /* a TCN_unit's temporal module reads the block input itself */
-        be->accumulate(c, S->dX, S->dZ, (size_t)n * ldx);
+        OP(accumulate, S->dX, S->dZ, (size_t)n * ldx);
         return;
     }
     const int gi = L->gcn_cin, gc = L->gcn_cout, R = L->R, nq = L->nrel * R;
     const int nvd = 3 * gc + (L->down == 2 ? gc : 0);
     const size_t ldg = (size_t)gc * TV, ldvd = (size_t)nvd * TV;
     float *dg = S->dZ;
-    be->relu_backward(c, dg, dg, A->g, (size_t)n * ldg);
+    OP(relu_backward, dg, dg, A->g, (size_t)n * ldg);
     if (L->down == 1)
-        be->accumulate(c, S->dX, dg, (size_t)n * ldg);
+        OP(accumulate, S->dX, dg, (size_t)n * ldg);
     else /* the down conv's output gradient lands in its rows of dvd */
-        be->bn_backward(c, S->dvd + 3 * (size_t)gc * TV, ldvd, dg, ldg, A->vd + 3 * (size_t)gc * TV, ldvd, n, gc, TV,
+        OP(bn_backward, S->dvd + 3 * (size_t)gc * TV, ldvd, dg, ldg, A->vd + 3 * (size_t)gc * TV, ldvd, n, gc, TV,
                         w + o->dbn.gb, A->dstat, g + o->dbn.gb, g + o->dbn.gb + gc);
-    be->bn_backward(c, S->dagg, ldg, dg, ldg, A->agg, ldg, n, gc, TV, w + o->gbn.gb, A->gstat, g + o->gbn.gb,
+    OP(bn_backward, S->dagg, ldg, dg, ldg, A->agg, ldg, n, gc, TV, w + o->gbn.gb, A->gstat, g + o->gbn.gb,
                     g + o->gbn.gb + gc);
-    be->aggregate_backward(c, S->dvd, ldvd, S->dAT, S->dagg, ldg, A->vd, ldvd, A->AT, n, gc, T, V);
-    be->conv1x1_backward(c, S->dX, ldx, g + o->Wvd, g + o->bvd, S->dvd, ldvd, A->X, ldx, w + o->Wvd, n, nvd, gi, T, V,
+    OP(aggregate_backward, S->dvd, ldvd, S->dAT, S->dagg, ldg, A->vd, ldvd, A->AT, n, gc, T, V);
+    OP(conv1x1_backward, S->dX, ldx, g + o->Wvd, g + o->bvd, S->dvd, ldvd, A->X, ldx, w + o->Wvd, n, nvd, gi, T, V,
                          1);
-    be->adjacency_backward(c, S->drel, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, A->pre, A->rel,
+    OP(adjacency_backward, S->drel, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, A->pre, A->rel,
                            w + o->W4, w + o->alpha, n, L->nrel, gc, R, V);
-    be->relation_backward(c, S->dqk, S->drel, A->rel, n, L->nrel, R, V);
-    be->zero(c, S->dxm, sizeof(float) * n * gi * V);
-    be->conv1x1_backward(c, S->dxm, (size_t)gi * V, g + o->Wqk, g + o->bqk, S->dqk, 2 * (size_t)nq * V, A->xm,
+    OP(relation_backward, S->dqk, S->drel, A->rel, n, L->nrel, R, V);
+    OP(zero, S->dxm, sizeof(float) * n * gi * V);
+    OP(conv1x1_backward, S->dxm, (size_t)gi * V, g + o->Wqk, g + o->bqk, S->dqk, 2 * (size_t)nq * V, A->xm,
                          (size_t)gi * V, w + o->Wqk, n, 2 * nq, gi, 1, V, 1);
-    be->mean_time_backward(c, S->dX, ldx, S->dxm, n, gi, T, V);
+    OP(mean_time_backward, S->dX, ldx, S->dxm, n, gi, T, V);
 }
 
 /* ---- memory plans ------------------------------------------------------------------------------ */
@@ -427,10 +424,10 @@ static void eval_chunk(void *arg, int chunk, int lane) {
         x = A.Y;
         T = A.To;
         if (job->probe && k + 1 == job->probe_block)
-            s->be->download(s->ctx, job->probe + (size_t)p0 * job->probe_stride, A.Y,
+            OP(download, job->probe + (size_t)p0 * job->probe_stride, A.Y,
                             sizeof(float) * n * job->probe_stride);
     }
-    s->be->pool_forward(s->ctx, p->pooled + (size_t)p0 * feat_width(m), x, n, 1, feat_width(m), (size_t)T * V);
+    OP(pool_forward, p->pooled + (size_t)p0 * feat_width(m), x, n, 1, feat_width(m), (size_t)T * V);
 }
 
 void driver_eval_forward(ctrgcn_session *s, int N, int T, int probe_block, float *probe, size_t probe_stride) {
@@ -439,52 +436,50 @@ void driver_eval_forward(ctrgcn_session *s, int N, int T, int probe_block, float
     eval_plan *p = &s->ep;
     const int C = m->spec.in_channels, V = m->spec.num_joints, M = m->spec.num_person, mvc = M * V * C;
     const float *w = s->eval_w;
-    be->input_forward(s->ctx, p->in, p->x, N, C, T, V, M);
-    be->affine_forward(s->ctx, p->in, p->in, (size_t)mvc * T, N, mvc, T, w + s->view.data_bn.gb,
+    OP(input_forward, p->in, p->x, N, C, T, V, M);
+    OP(affine_forward, p->in, p->in, (size_t)mvc * T, N, mvc, T, w + s->view.data_bn.gb,
                        w + s->view.data_bn.gb + mvc);
-    be->persons_forward(s->ctx, p->X1, p->in, N, C, T, V, M);
+    OP(persons_forward, p->X1, p->in, N, C, T, V, M);
     eval_job job = {s, N * M, probe_block, probe, probe_stride};
     const int chunks = (N * M + p->chunk - 1) / p->chunk;
     be->run_lanes(s->ctx, chunks, p->lanes, eval_chunk, &job);
     const int F = feat_width(m);
-    be->pool_forward(s->ctx, p->feat, p->pooled, N, M, F, 1);
-    be->linear_forward(s->ctx, p->logits, p->feat, w + s->view.fc_w, w + s->view.fc_b, N, m->spec.num_classes, F);
+    OP(pool_forward, p->feat, p->pooled, N, M, F, 1);
+    OP(linear_forward, p->logits, p->feat, w + s->view.fc_w, w + s->view.fc_b, N, m->spec.num_classes, F);
 }
 
 /* ---- training ---------------------------------------------------------------------------------- */
 void driver_train_forward(ctrgcn_session *s, int update_stats) {
     const ctrgcn_model *m = s->model;
-    const ctrgcn_backend *be = s->be;
     train_plan *p = &s->tp;
     const int N = p->N, T = p->T, C = m->spec.in_channels, V = m->spec.num_joints, M = m->spec.num_person;
     const int mvc = M * V * C, F = feat_width(m);
     const bn_slot db = s->view.data_bn;
     float *w = s->w;
     /* data_bn: channels (m, v, c), statistics over samples and frames */
-    be->input_forward(s->ctx, p->in, p->x, N, C, T, V, M);
-    be->bn_forward(s->ctx, p->in_bn, (size_t)mvc * T, p->in, (size_t)mvc * T, N, mvc, T, w + db.gb, w + db.gb + mvc,
+    OP(input_forward, p->in, p->x, N, C, T, V, M);
+    OP(bn_forward, p->in_bn, (size_t)mvc * T, p->in, (size_t)mvc * T, N, mvc, T, w + db.gb, w + db.gb + mvc,
                    p->in_stat, update_stats ? w + db.run : NULL, update_stats ? w + db.run + mvc : NULL, MOMENTUM);
-    be->persons_forward(s->ctx, p->acts[0].X, p->in_bn, N, C, T, V, M);
+    OP(persons_forward, p->acts[0].X, p->in_bn, N, C, T, V, M);
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) block_forward(s, k, w, &p->acts[k], N * M, 1, update_stats);
     const block_acts *last = &p->acts[CTRGCN_NUM_BLOCKS - 1];
-    be->pool_forward(s->ctx, p->feat, last->Y, N, M, F, (size_t)last->To * V);
-    be->linear_forward(s->ctx, p->logits, p->feat, w + s->view.fc_w, w + s->view.fc_b, N, m->spec.num_classes, F);
+    OP(pool_forward, p->feat, last->Y, N, M, F, (size_t)last->To * V);
+    OP(linear_forward, p->logits, p->feat, w + s->view.fc_w, w + s->view.fc_b, N, m->spec.num_classes, F);
 }
 
 /* From p->dlogits: every gradient into s->grad (zeroed first). */
 void driver_train_backward(ctrgcn_session *s) {
     const ctrgcn_model *m = s->model;
-    const ctrgcn_backend *be = s->be;
     train_plan *p = &s->tp;
     const int N = p->N, T = p->T, C = m->spec.in_channels, V = m->spec.num_joints, M = m->spec.num_person;
     const int mvc = M * V * C, F = feat_width(m), K = m->spec.num_classes;
     const bn_slot db = s->view.data_bn;
     float *g = s->grad;
-    be->zero(s->ctx, g, sizeof(float) * s->view.size);
-    be->linear_backward(s->ctx, p->dfeat, g + s->view.fc_w, g + s->view.fc_b, p->dlogits, p->feat, s->w + s->view.fc_w,
+    OP(zero, g, sizeof(float) * s->view.size);
+    OP(linear_backward, p->dfeat, g + s->view.fc_w, g + s->view.fc_b, p->dlogits, p->feat, s->w + s->view.fc_w,
                         N, K, F);
     const block_acts *last = &p->acts[CTRGCN_NUM_BLOCKS - 1];
-    be->pool_backward(s->ctx, p->s.dY, p->dfeat, N, M, F, (size_t)last->To * V);
+    OP(pool_backward, p->s.dY, p->dfeat, N, M, F, (size_t)last->To * V);
     for (int k = CTRGCN_NUM_BLOCKS - 1; k >= 0; k--) {
         block_backward(s, k, N * M);
         float *swap = p->s.dX; /* this block's dX is the dY of the one before */
@@ -492,9 +487,9 @@ void driver_train_backward(ctrgcn_session *s) {
         p->s.dY = swap;
     }
     /* data_bn: the input gradient itself is not wanted; it overwrites the incoming one */
-    be->persons_backward(s->ctx, p->in_bn, p->s.dY, N, C, T, V, M);
-    be->bn_backward(s->ctx, p->in_bn, (size_t)mvc * T, p->in_bn, (size_t)mvc * T, p->in, (size_t)mvc * T, N, mvc, T,
+    OP(persons_backward, p->in_bn, p->s.dY, N, C, T, V, M);
+    OP(bn_backward, p->in_bn, (size_t)mvc * T, p->in_bn, (size_t)mvc * T, p->in, (size_t)mvc * T, N, mvc, T,
                     s->w + db.gb, p->in_stat, g + db.gb, g + db.gb + mvc);
     for (int i = 0; i < s->view.num_absent; i++) /* slots no tensor fills keep no gradient */
-        be->zero(s->ctx, g + s->view.absent[i].off, sizeof(float) * s->view.absent[i].count);
+        OP(zero, g + s->view.absent[i].off, sizeof(float) * s->view.absent[i].count);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "core/session.h"
 #include "layers/layers.h"
 
@@ -44,6 +45,7 @@ void ctrgcn_session_free(ctrgcn_session *s) {
     }
     view_free(&s->view);
     free(s->host_view);
+    free(s->prof);
     free(s);
 }
 
@@ -73,7 +75,7 @@ ctrgcn_status ctrgcn_session_prepare(ctrgcn_session *s) {
     if (!view_alloc(s, &s->eval_w)) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for the eval weights");
     view_gather(&s->view, s->model->params, s->host_view);
     view_fold(s->model, &s->view, s->host_view);
-    s->be->upload(s->ctx, s->eval_w, s->host_view, sizeof(float) * s->view.size);
+    OP(upload, s->eval_w, s->host_view, sizeof(float) * s->view.size);
     ctrgcn_status st = backend_ok(s);
     if (st != CTRGCN_OK) return st;
     s->eval_version = s->model->version;
@@ -125,9 +127,9 @@ static ctrgcn_status run_eval(ctrgcn_session *s, const float *x, int N, int T, f
     }
     if ((st = ctrgcn_session_prepare(s)) != CTRGCN_OK) return st;
     if ((st = driver_eval_plan(s, N, T)) != CTRGCN_OK) return st;
-    s->be->upload(s->ctx, s->ep.x, x, input_bytes(s, N, T));
+    OP(upload, s->ep.x, x, input_bytes(s, N, T));
     driver_eval_forward(s, N, T, block, act, stride);
-    s->be->download(s->ctx, logits, s->ep.logits, sizeof(float) * N * s->model->spec.num_classes);
+    OP(download, logits, s->ep.logits, sizeof(float) * N * s->model->spec.num_classes);
     s->be->sync(s->ctx);
     return backend_ok(s);
 }
@@ -152,11 +154,11 @@ static ctrgcn_status train_ready(ctrgcn_session *s) {
     if (!view_alloc(s, &s->w) || !view_alloc(s, &s->grad) || !view_alloc(s, &s->vel))
         return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory for the training parameters");
     if (!s->train_valid) {
-        s->be->zero(s->ctx, s->vel, sizeof(float) * s->view.size);
+        OP(zero, s->vel, sizeof(float) * s->view.size);
         s->steps = 0;
     }
     view_gather(&s->view, s->model->params, s->host_view);
-    s->be->upload(s->ctx, s->w, s->host_view, sizeof(float) * s->view.size);
+    OP(upload, s->w, s->host_view, sizeof(float) * s->view.size);
     ctrgcn_status st = backend_ok(s);
     if (st != CTRGCN_OK) return st;
     s->train_version = s->model->version;
@@ -185,9 +187,9 @@ ctrgcn_status ctrgcn_session_train_forward(ctrgcn_session *s, const float *x, in
         return ctrgcn_fail(CTRGCN_ERR_SHAPE, "train-mode BatchNorm needs more than one value per channel");
     if ((st = train_ready(s)) != CTRGCN_OK) return st;
     if ((st = driver_train_plan(s, N, T)) != CTRGCN_OK) return st;
-    s->be->upload(s->ctx, s->tp.x, x, input_bytes(s, N, T));
+    OP(upload, s->tp.x, x, input_bytes(s, N, T));
     driver_train_forward(s, update_stats);
-    if (logits) s->be->download(s->ctx, logits, s->tp.logits, sizeof(float) * N * sp->num_classes);
+    if (logits) OP(download, logits, s->tp.logits, sizeof(float) * N * sp->num_classes);
     s->be->sync(s->ctx);
     if ((st = backend_ok(s)) != CTRGCN_OK) return st;
     s->has_forward = 1;
@@ -205,14 +207,14 @@ ctrgcn_status ctrgcn_session_train_backward(ctrgcn_session *s, const float *targ
         if (!isfinite(targets[i]) || (extra_dlogits && !isfinite(extra_dlogits[i])))
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "targets or extra gradients have a non-finite value");
     const ctrgcn_backend *be = s->be;
-    be->upload(s->ctx, s->tp.targets, targets, sizeof(float) * nk);
-    be->xent_forward(s->ctx, s->tp.loss, s->tp.dlogits, s->tp.logits, s->tp.targets, N, K);
+    OP(upload, s->tp.targets, targets, sizeof(float) * nk);
+    OP(xent_forward, s->tp.loss, s->tp.dlogits, s->tp.logits, s->tp.targets, N, K);
     if (extra_dlogits) { /* e.g. mutual learning's pull toward the peer: the targets buffer is free now */
-        be->upload(s->ctx, s->tp.targets, extra_dlogits, sizeof(float) * nk);
-        be->accumulate(s->ctx, s->tp.dlogits, s->tp.targets, nk);
+        OP(upload, s->tp.targets, extra_dlogits, sizeof(float) * nk);
+        OP(accumulate, s->tp.dlogits, s->tp.targets, nk);
     }
     double l = 0.0;
-    be->download(s->ctx, &l, s->tp.loss, sizeof l);
+    OP(download, &l, s->tp.loss, sizeof l);
     ctrgcn_status st = backend_ok(s); /* a device failure, not a diverged loss */
     if (st != CTRGCN_OK) return st;
     if (!isfinite(l)) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the loss is not finite: training diverged");
@@ -230,7 +232,7 @@ ctrgcn_status ctrgcn_session_sgd_step(ctrgcn_session *s, float lr) {
     if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL session");
     if (!s->has_grad) return ctrgcn_fail(CTRGCN_ERR_STATE, "sgd_step needs a train_backward first");
     if (!isfinite(lr) || lr < 0.0f) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "learning rate must be >= 0, got %g", lr);
-    s->be->sgd_update(s->ctx, s->w, s->grad, s->vel, s->view.learned, lr, s->momentum, s->weight_decay, s->nesterov,
+    OP(sgd_update, s->w, s->grad, s->vel, s->view.learned, lr, s->momentum, s->weight_decay, s->nesterov,
                       s->steps == 0);
     s->be->sync(s->ctx);
     const size_t bad = s->be->count_nonfinite(s->ctx, s->w, s->view.learned);
@@ -258,7 +260,7 @@ ctrgcn_status ctrgcn_session_train_step(ctrgcn_session *s, const float *x, int N
 
 /* A view-shaped buffer on the backend -> the model's flat params layout (host). */
 static ctrgcn_status to_flat(ctrgcn_session *s, const float *src, float *flat, int learned_only) {
-    s->be->download(s->ctx, s->host_view, src, sizeof(float) * s->view.size);
+    OP(download, s->host_view, src, sizeof(float) * s->view.size);
     ctrgcn_status st = backend_ok(s);
     if (st != CTRGCN_OK) return st;
     memset(flat, 0, sizeof(float) * s->model->params_size);
@@ -280,7 +282,7 @@ ctrgcn_status ctrgcn_session_write_params(ctrgcn_session *s, ctrgcn_model *m) {
     if (!s || !m) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
     if (m != s->model) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "the session belongs to another model");
     if (!s->train_valid) return CTRGCN_OK; /* nothing trained: the model is current */
-    s->be->download(s->ctx, s->host_view, s->w, sizeof(float) * s->view.size);
+    OP(download, s->host_view, s->w, sizeof(float) * s->view.size);
     ctrgcn_status st = backend_ok(s); /* the model keeps what it had */
     if (st != CTRGCN_OK) return st;
     view_scatter(&s->view, s->host_view, m->params);
@@ -309,7 +311,7 @@ ctrgcn_status ctrgcn_session_set_velocity(ctrgcn_session *s, const float *veloci
     ctrgcn_status st = train_ready(s);
     if (st != CTRGCN_OK) return st;
     view_gather(&s->view, velocity, s->host_view);
-    s->be->upload(s->ctx, s->vel, s->host_view, sizeof(float) * s->view.size);
+    OP(upload, s->vel, s->host_view, sizeof(float) * s->view.size);
     if ((st = backend_ok(s)) != CTRGCN_OK) return st;
     s->steps = steps;
     return CTRGCN_OK;
@@ -322,5 +324,33 @@ ctrgcn_status ctrgcn_softmax_xent(const float *logits, const float *targets, int
         if (!isfinite(logits[i]) || !isfinite(targets[i]))
             return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "non-finite logits or targets");
     *loss = softmax_xent(logits, targets, N, K, dlogits);
+    return CTRGCN_OK;
+}
+
+/* ---- op profile ---------------------------------------------------------------------------- */
+const char *const prof_names[PROF_COUNT] = {
+#define PROF_NAME(name, params) #name,
+    CTRGCN_BACKEND_OPS(PROF_NAME)
+#undef PROF_NAME
+    "zero", "upload", "download"};
+
+int ctrgcn_profile_slots(void) { return PROF_COUNT; }
+
+ctrgcn_status ctrgcn_session_profile(ctrgcn_session *s, int on) {
+    if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL session");
+    free(s->prof);
+    s->prof = NULL;
+    if (!on) return CTRGCN_OK;
+    s->prof = calloc(1, sizeof *s->prof); /* zero bits: every atomic slot at 0 */
+    return s->prof ? CTRGCN_OK : ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+}
+
+ctrgcn_status ctrgcn_session_profile_entry(const ctrgcn_session *s, int slot, const char **name, long *calls,
+                                           double *seconds) {
+    if (!s || !name || !calls || !seconds) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL argument");
+    if (slot < 0 || slot >= PROF_COUNT) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "profile slot %d of %d", slot, PROF_COUNT);
+    *name = prof_names[slot];
+    *calls = s->prof ? atomic_load(&s->prof->calls[slot]) : 0;
+    *seconds = s->prof ? (double)atomic_load(&s->prof->ns[slot]) * 1e-9 : 0.0;
     return CTRGCN_OK;
 }

@@ -6,6 +6,7 @@
 #define CTRGCN_SESSION_H
 #include "backends/backend.h"
 #include "core/model.h"
+#include "core/profile.h"
 #include "core/view.h"
 
 /* One block's activations for n persons ([n][C][T][V]). In training every block has its own
@@ -61,6 +62,7 @@ struct ctrgcn_session {
     int nesterov;
     train_plan tp;
     size_t scratch_floats;
+    op_profile *prof; /* NULL unless profiling (core/profile.h) */
 };
 
 /* driver.c */

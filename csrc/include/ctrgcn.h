@@ -218,6 +218,15 @@ ctrgcn_status ctrgcn_session_write_params(ctrgcn_session *session, ctrgcn_model 
 ctrgcn_status ctrgcn_session_get_velocity(ctrgcn_session *session, float *velocity, long *steps);
 ctrgcn_status ctrgcn_session_set_velocity(ctrgcn_session *session, const float *velocity, long steps);
 
+/* Op-level timing: with on, the session starts counting (from zero) the calls and wall time of
+ * every backend op and memory hook it runs, syncing the backend around each (slower: profile
+ * apart from a measurement); off stops and forgets. Slot i's totals by profile_entry, i <
+ * ctrgcn_profile_slots(); eval lanes add thread-seconds. */
+ctrgcn_status ctrgcn_session_profile(ctrgcn_session *session, int on);
+int ctrgcn_profile_slots(void);
+ctrgcn_status ctrgcn_session_profile_entry(const ctrgcn_session *session, int slot, const char **name, long *calls,
+                                           double *seconds);
+
 /* Mean softmax cross-entropy against soft targets [N, K]; dlogits = (softmax - target) / N
  * when not NULL. */
 ctrgcn_status ctrgcn_softmax_xent(const float *logits, const float *targets, int N, int K, double *loss,

@@ -252,6 +252,42 @@ static PyObject *session_set_velocity(SessionObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* profile(on): start (from zero) or stop op timing; refused while another thread runs the session,
+ * which would be reading the counters being freed. */
+static PyObject *session_profile(SessionObject *self, PyObject *on) {
+    const int flag = PyObject_IsTrue(on);
+    if (flag < 0 || enter(self) < 0) return NULL;
+    ctrgcn_status st = ctrgcn_session_profile(self->session, flag);
+    self->busy = 0;
+    if (st != CTRGCN_OK) return ctrgcn_py_raise(st);
+    Py_RETURN_NONE;
+}
+
+/* profile_read() -> [(op, calls, seconds)] for every slot that ran, in table order. */
+static PyObject *session_profile_read(SessionObject *self, PyObject *unused) {
+    PyObject *rows = PyList_New(0);
+    if (!rows) return NULL;
+    for (int i = 0; i < ctrgcn_profile_slots(); i++) {
+        const char *name;
+        long calls;
+        double sec;
+        ctrgcn_status st = ctrgcn_session_profile_entry(self->session, i, &name, &calls, &sec);
+        if (st != CTRGCN_OK) {
+            Py_DECREF(rows);
+            return ctrgcn_py_raise(st);
+        }
+        if (!calls) continue;
+        PyObject *row = Py_BuildValue("(sld)", name, calls, sec);
+        if (!row || PyList_Append(rows, row) < 0) {
+            Py_XDECREF(row);
+            Py_DECREF(rows);
+            return NULL;
+        }
+        Py_DECREF(row);
+    }
+    return rows;
+}
+
 static PyObject *session_backend(SessionObject *self, void *unused) {
     return PyUnicode_FromString(ctrgcn_session_backend(self->session));
 }
@@ -270,6 +306,9 @@ static PyMethodDef session_methods[] = {
      "write_params(): the trained parameters and running statistics into the model"},
     {"get_velocity", (PyCFunction)session_get_velocity, METH_NOARGS, "get_velocity() -> (flat momentum, steps)"},
     {"set_velocity", (PyCFunction)session_set_velocity, METH_VARARGS, "set_velocity(flat momentum, steps)"},
+    {"profile", (PyCFunction)session_profile, METH_O, "profile(on): start (from zero) or stop timing every op"},
+    {"profile_read", (PyCFunction)session_profile_read, METH_NOARGS,
+     "profile_read() -> [(op, calls, seconds)] of the ops timed since profile(True)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef session_getset[] = {{"backend", (getter)session_backend, NULL, "backend name", NULL},

@@ -174,7 +174,7 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
 /* Activation buffers of one block for n persons; `shared` sizes eval's reused buffers instead. */
 typedef struct {
     size_t act, xm, qk, rel, pre, vd, agg, pw, outpre, stat, ctv;
-    size_t wgrad; /* the most weights + biases of one of the block's convolutions */
+    size_t wgrad; /* the most weights + biases of one of the block's convolutions, or dW4 + db4 */
 } block_sizes;
 
 static size_t conv_floats(size_t co, size_t ci, size_t k) { return co * ci * k + co; }
@@ -193,6 +193,7 @@ static block_sizes sizes_of(const ctrgcn_model *m, int k, int T, size_t n) {
         z.vd = n * (3 * gc + (L->down == 2 ? gc : 0)) * TV;
         z.agg = n * gc * TV;
         z.wgrad = MAXZ(conv_floats(2 * nq, gi, 1), conv_floats(3 * gc + (L->down == 2 ? gc : 0), gi, 1));
+        z.wgrad = MAXZ(z.wgrad, 3 * gc * (size_t)L->R + 3 * gc); /* the adjacency backward's dW4, db4 partials */
     }
     z.pw = n * 3 * (size_t)L->B * TV;
     z.outpre = n * L->cout * ToV;

@@ -91,65 +91,54 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
     }
 }
 
+/* Person by person and subset by subset, so that one subset's dAT (C x V*V floats) stays in cache
+ * through all its uses: dalpha and dPA, the scaling into d(pre), db4, dW4 and drel. (Three sweeps
+ * over the whole batch's dAT, as this was first written, cost twice as long: at the wide blocks
+ * the batch's dAT is tens of MB.) Each thread's dPA, dW4 and db4 go to partials in its scratch
+ * ([3][V][V] | [3C][R] | [3C]), summed at the end. */
 void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db4, float *dalpha, float *dPA,
                             float *dAT, const float *pre, const float *rel, const float *W4, const float *alpha, int n,
                             int nrel, int C, int R, int V) {
-    const int VV = V * V, team = cpu_team(ctx), base = cpu_slot_base();
+    const int VV = V * V, team = cpu_team(ctx), base = cpu_slot_base(), used = n < team ? n : team;
+    const size_t nW = (size_t)3 * C * R, part = (size_t)3 * VV + nW + 3 * (size_t)C;
     const float a = *alpha;
     double da = 0.0;
-    /* dPA (thread partials in scratch), dalpha, then dAT becomes d(pre) = alpha * dAT */
-    for (int s = 0; s < team; s++) memset(cpu_scratch(ctx, base + s), 0, sizeof(float) * 3 * VV);
-#pragma omp parallel for num_threads(team) schedule(static) reduction(+ : da)
+    for (int t = 0; t < used; t++) memset(cpu_scratch(ctx, base + t), 0, sizeof(float) * part);
+#pragma omp parallel for num_threads(used) schedule(static) reduction(+ : da)
     for (int i = 0; i < n; i++) {
-        float *part = cpu_scratch(ctx, base + cpu_thread());
-        float *g = dAT + (size_t)i * 3 * C * VV;
-        const float *P = pre + (size_t)i * 3 * C * VV;
-        for (int row = 0; row < 3 * C; row++) {
-            float *pj = part + (size_t)(row / C) * VV;
-            float *gr = g + (size_t)row * VV;
-            dot_f64(gr, P + (size_t)row * VV, (size_t)VV, &da);
-            for (int e = 0; e < VV; e++) { /* partials stay [v][u]: transposed once, below */
-                pj[e] += gr[e];
-                gr[e] *= a;
+        float *pPA = cpu_scratch(ctx, base + cpu_thread()), *pW = pPA + 3 * VV, *pb = pW + nW;
+        float *dr = drel + (size_t)i * nrel * R * VV;
+        for (int j = 0; j < 3; j++) {
+            float *g = dAT + ((size_t)i * 3 * C + (size_t)j * C) * VV;
+            const float *P = pre + ((size_t)i * 3 * C + (size_t)j * C) * VV;
+            const float *rj = rel + ((size_t)i * nrel + (nrel == 1 ? 0 : j)) * R * VV;
+            float *pj = pPA + (size_t)j * VV; /* [v][u]: transposed once, below */
+            for (int row = 0; row < C; row++) {
+                float *gr = g + (size_t)row * VV;
+                dot_f64(gr, P + (size_t)row * VV, (size_t)VV, &da);
+                for (int e = 0; e < VV; e++) {
+                    pj[e] += gr[e];
+                    gr[e] *= a;
+                }
             }
+            rowsum_add(pb + (size_t)j * C, g, VV, C, VV);
+            gemm(0, 1, C, R, VV, g, VV, rj, VV, 1.0f, pW + (size_t)j * C * R, R);
+            const float *Wj = W4 + (size_t)j * C * R;
+            if (nrel == 1) /* one relation read by all three subsets: their d(rel) summed */
+                gemm(1, 0, R, VV, C, Wj, R, g, VV, j ? 1.0f : 0.0f, dr, VV);
+            else
+                gemm(1, 0, R, VV, C, Wj, R, g, VV, 0.0f, dr + (size_t)j * R * VV, VV);
         }
     }
-    for (int s = 0; s < team; s++) {
-        const float *part = cpu_scratch(ctx, base + s);
+    for (int t = 0; t < used; t++) {
+        const float *pPA = cpu_scratch(ctx, base + t), *pW = pPA + 3 * VV, *pb = pW + nW;
         for (int j = 0; j < 3; j++)
             for (int v = 0; v < V; v++)
-                for (int u = 0; u < V; u++) dPA[(size_t)j * VV + u * V + v] += part[(size_t)j * VV + v * V + u];
+                for (int u = 0; u < V; u++) dPA[(size_t)j * VV + u * V + v] += pPA[(size_t)j * VV + v * V + u];
+        add_into(dW4, pW, nW);
+        add_into(db4, pb, 3 * (size_t)C);
     }
     *dalpha += (float)da;
-    /* dW4 += dpre rel^T, db4 += rowsum(dpre): bands of rows over all persons */
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int part = 0; part < team; part++) {
-        int r0, r1;
-        cpu_range(3 * C, team, part, 4, &r0, &r1);
-        for (int i = 0; i < n; i++) {
-            const float *g = dAT + (size_t)i * 3 * C * VV, *rl = rel + (size_t)i * nrel * R * VV;
-            for (int j = 0; j < 3; j++) {
-                int lo, hi;
-                if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
-                gemm(0, 1, hi - lo, R, VV, g + (size_t)lo * VV, VV, rl + (size_t)(nrel == 1 ? 0 : j) * R * VV, VV,
-                     1.0f, dW4 + (size_t)lo * R, R);
-                rowsum_add(db4 + lo, g + (size_t)lo * VV, VV, hi - lo, VV);
-            }
-        }
-    }
-    /* drel = W4^T dpre per person */
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int i = 0; i < n; i++) {
-        const float *g = dAT + (size_t)i * 3 * C * VV;
-        float *dr = drel + (size_t)i * nrel * R * VV;
-        if (nrel == 1) {
-            gemm(1, 0, R, VV, 3 * C, W4, R, g, VV, 0.0f, dr, VV);
-        } else {
-            for (int j = 0; j < 3; j++)
-                gemm(1, 0, R, VV, C, W4 + (size_t)j * C * R, R, g + (size_t)j * C * VV, VV, 0.0f,
-                     dr + (size_t)j * R * VV, VV);
-        }
-    }
 }
 
 void cpu_aggregate_forward(backend_ctx *ctx, float *y, size_t ldy, const float *val, size_t ldval, const float *AT,

@@ -276,21 +276,37 @@ void cpu_tconv_backward(backend_ctx *ctx, float *dx, size_t lddx, float *dW, flo
 
 /* ---- max-pool over time ---------------------------------------------------------------------- */
 /* One output frame: y[v] = sc * max over frames [lo, hi] of x[t][v] + sf, the first maximum winning
- * (as in PyTorch); arg (may be NULL) receives its frame. Selects, not branches: the joints vectorise. */
+ * (as in PyTorch); arg (may be NULL) receives its frame. Frame by frame over the joints, with
+ * selects, not branches, and a copy with and one without arg: a frame loop inside the joint loop,
+ * or a store under `if (arg)`, kept it from vectorising (training's max-pool ran scalar). */
 CTRGCN_HOT_BODY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int hi, int V, float sc, float sf)) {
+    const float *x0 = x + (size_t)lo * V;
+    if (arg) {
 #pragma omp simd
-    for (int v = 0; v < V; v++) {
-        float m = x[(size_t)lo * V + v];
-        int best = lo;
-        for (int tt = lo + 1; tt <= hi; tt++) {
-            const float e = x[(size_t)tt * V + v];
-            const int take = e > m;
-            m = take ? e : m;
-            best = take ? tt : best;
+        for (int v = 0; v < V; v++) {
+            y[v] = x0[v];
+            arg[v] = lo;
         }
-        y[v] = sc * m + sf;
-        if (arg) arg[v] = best;
+        for (int tt = lo + 1; tt <= hi; tt++) {
+            const float *xt = x + (size_t)tt * V;
+#pragma omp simd
+            for (int v = 0; v < V; v++) {
+                const int take = xt[v] > y[v];
+                y[v] = take ? xt[v] : y[v];
+                arg[v] = take ? tt : arg[v];
+            }
+        }
+    } else {
+#pragma omp simd
+        for (int v = 0; v < V; v++) y[v] = x0[v];
+        for (int tt = lo + 1; tt <= hi; tt++) {
+            const float *xt = x + (size_t)tt * V;
+#pragma omp simd
+            for (int v = 0; v < V; v++) y[v] = xt[v] > y[v] ? xt[v] : y[v];
+        }
     }
+#pragma omp simd
+    for (int v = 0; v < V; v++) y[v] = sc * y[v] + sf;
 }
 CTRGCN_HOT_ENTRY(maxpool_frame, (float *y, int *arg, const float *x, int lo, int hi, int V, float sc, float sf),
                  (y, arg, x, lo, hi, V, sc, sf))

@@ -165,6 +165,11 @@ p, q = dev.flat_params(), cpu.flat_params()
 assert np.abs(p - q).max() <= 1e-3 * np.abs(q).max()
 loss, grads = dev.gradients(x, [1, 2, 3])
 assert np.isfinite(loss) and len(grads) > 10
+# the op profile through the device's sync: whole-batch passes, one aggregation per spatial module
+prof = dev.profile(x, steps=1, warmup=1)
+ops = {op: calls for op, calls, _ in prof.rows}
+assert ops["aggregate_forward"] == sum(blk["has_gcn"] for blk in dev.block_layout()), ops
+assert b.profile(x, t, 0.01, steps=1, warmup=1).rows[0][2] > 0
 # a device fault (reported by the backend's check after the call) is raised with its message, and the
 # sessions recover once the device does: eval re-uploads its weights, training restarts from the model's
 before = dev(x)

@@ -504,7 +504,9 @@ class Adjacency:
 
 class Aggregate:
     CASES = [(1, 5, 8, 7), (3, 3, 5, 3), (1, 2, 3, 33), (3, 2, 1, 7), (1, 3, 8, 32), (1, 2, 4, 20), (2, 2, 3, 16),
-             (1, 2, 5, 17)]  # n C T V: 16, 17, 20, 32 cross the 16-lane vectors and transpose blocks
+             (1, 2, 5, 17), (1, 2, 9, 25), (2, 2, 13, 8), (1, 1, 7, 26)]
+    # n C T V: 16, 17, 20, 32 cross the 16-lane vectors and transpose blocks; 8-26 joints take the
+    # input gradient with the subsets side by side (2-5 vectors, row tiles of 6 or 4 and their rests)
     OUT, GRAD, ACC = "y", dict(val="dval", AT="dAT"), ()
 
     def inputs(self, rng, case):

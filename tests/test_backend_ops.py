@@ -269,8 +269,11 @@ def r_xent(z, t):
 # padded) -> {grad}; OUT: the differentiated output; GRAD: input name -> its gradient's name;
 # ACC: the gradients the backend accumulates (the rest are written).
 class Conv1x1:
-    # n co ci T V s; the last: whole 8 x 48 tiles of the forward's own kernel and every remainder
-    CASES = [(1, 5, 3, 8, 7, 1), (1, 6, 5, 8, 7, 2), (3, 4, 6, 5, 3, 2), (3, 7, 2, 1, 3, 1), (2, 19, 9, 23, 5, 1)]
+    # n co ci T V s; (2, 19, 9, 23, 5, 1): whole 8 x 48 tiles of the forward's own kernel and every
+    # remainder; the last two: weight gradients by the own kernel on the transposed input (32+ rows
+    # and input channels: one person's rows split over threads, three persons shared out)
+    CASES = [(1, 5, 3, 8, 7, 1), (1, 6, 5, 8, 7, 2), (3, 4, 6, 5, 3, 2), (3, 7, 2, 1, 3, 1), (2, 19, 9, 23, 5, 1),
+             (1, 64, 40, 6, 5, 1), (3, 33, 32, 4, 9, 1)]
     OUT, GRAD, ACC = "y", dict(x="dx", W="dW", b="db"), ("dx", "dW", "db")
 
     def inputs(self, rng, case):

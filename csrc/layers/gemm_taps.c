@@ -139,6 +139,45 @@ static inline __attribute__((always_inline)) void taps_all(float *C, int ldc, co
         }
     }
 }
+/* dst[j][i] = src[i][j] for the rows x cols block at src (rows, cols <= 16): sixteen masked
+ * loads, the 16 x 16 transpose in registers (unpack, shuffle, two lane permutes), and
+ * masked stores. */
+static inline void transpose_block16(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    const __mmask16 mc = (__mmask16)((1u << cols) - 1u), mr = (__mmask16)((1u << rows) - 1u);
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(mc, src + (size_t)i * lds) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* 4 x 4 blocks within each 128-bit lane */
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* r[4q + k] holds, in lane L of its four 128-bit lanes, column 4L + k of rows 4q..4q+3: move the
+     * lanes so that output row 4L + k gathers rows 0..15 */
+    for (int k = 0; k < 4; k++) {
+        const __m512 a = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 b = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 c = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(3, 1, 3, 1));
+        const __m512 d = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], _MM_SHUFFLE(3, 1, 3, 1));
+        t[k] = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0));      /* lane 0: column k */
+        t[8 + k] = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1));  /* lane 2: column 8 + k */
+        t[4 + k] = _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(2, 0, 2, 0));  /* lane 1: column 4 + k */
+        t[12 + k] = _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 1, 3, 1)); /* lane 3: column 12 + k */
+    }
+    for (int j = 0; j < cols; j++) _mm512_mask_storeu_ps(dst + (size_t)j * ldd, mr, t[j]);
+}
+/* dst [cols][ldd] = src [rows][lds] transposed, by 16 x 16 blocks. */
+static void transpose_avx512(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int i = 0; i < rows; i += 16)
+        for (int j = 0; j < cols; j += 16)
+            transpose_block16(dst + (size_t)j * ldd + i, ldd, src + (size_t)i * lds + j, lds,
+                              rows - i < 16 ? rows - i : 16, cols - j < 16 ? cols - j : 16);
+}
+
 /* Two copies: the convolutions' without the affine epilogue, the adjacency's with it. */
 static void taps_avx512(float *C, int ldc, const float *const *A, int lda, const float *const *B, const int *ldb,
                         int taps, int M, int N, int K, const float *bias, int accumulate) {
@@ -161,6 +200,28 @@ void gemm_taps(float *C, int ldc, const float *const *A, int lda, const float *c
     }
 #endif
     taps_blas(C, ldc, A, lda, B, ldb, taps, M, N, K, bias, accumulate);
+}
+
+void gemm_accumulate(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K) {
+    if (M <= 0 || N <= 0) return;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (cpu_has_avx512() && K > 0) {
+        taps_avx512(C, ldc, &A, lda, &B, &ldb, 1, M, N, K, NULL, 1);
+        return;
+    }
+#endif
+    gemm(0, 0, M, N, K, A, lda, B, ldb, 1.0f, C, ldc);
+}
+
+void transpose_f32(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (cpu_has_avx512()) {
+        transpose_avx512(dst, ldd, src, lds, rows, cols);
+        return;
+    }
+#endif
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
 void gemm_affine(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,

@@ -50,6 +50,11 @@ void gemm_affine(float *C, int ldc, const float *A, int lda, const float *B, int
  * 1x1 convolution, k time-shifted windows for a temporal one (layers/gemm_taps.c). */
 void gemm_taps(float *C, int ldc, const float *const *A, int lda, const float *const *B, const int *ldb, int taps,
                int M, int N, int K, const float *bias, int accumulate);
+/* C += A B with the same kernel at any depth K (the weight gradients, on a transposed input;
+ * OpenBLAS where the CPU has no AVX-512). */
+void gemm_accumulate(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K);
+/* dst [cols][ldd] = src [rows][lds] transposed (16 x 16 blocks in registers where there is AVX-512). */
+void transpose_f32(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 
 /* y[rows][cols] (ldy) = b[row] (or 0 when b is NULL). */
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols);

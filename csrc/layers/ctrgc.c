@@ -98,8 +98,6 @@ static void small_gemm16(const tile_out *o, const float *const *As, int nA, int 
                          const float *const *Bs, int ldb, int M, int N, int K) {
     gemm_w16(o, As, nA, lda, trans_a, Bs, ldb, M, N, K);
 }
-/* dst [V][ldd] = src [V][lds] transposed. */
-static void transpose16(float *dst, int ldd, const float *src, int lds, int V) { transpose_f32(dst, ldd, src, lds, V, V); }
 
 /* The input gradient of the aggregation for every subset at once: dval_s [T][V] = dy [T][V] x
  * AT_s^T, s < nsub, as one product dy x [AT_0^T | AT_1^T | ...] ([V][nsub*V], Bcat, zero-padded to
@@ -173,7 +171,6 @@ static void dval_cat16(float *const *dv, const float *dy, const float *Bcat, int
 static int agg_masked(void) { return cpu_has_avx512(); }
 #else
 static int agg_masked(void) { return 0; }
-static void transpose16(float *dst, int ldd, const float *src, int lds, int V) { (void)dst, (void)ldd, (void)src, (void)lds, (void)V; } /* never called */
 #endif
 #define PAD_LANES 8 /* the 8-wide kernel's vector */
 
@@ -276,7 +273,7 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
         if (cat) {
             float *dv[MAX_SUB];
             for (int i = 0; i < nsub; i++) {
-                transpose16(Bcat + (size_t)i * V, ldb, AT + ((size_t)i * C + c) * V * V, V, V);
+                transpose_f32(Bcat + (size_t)i * V, ldb, AT + ((size_t)i * C + c) * V * V, V, V, V);
                 dv[i] = dval + ((size_t)i * C + c) * T * V;
             }
             dval_cat16(dv, g, Bcat, ldb, T, V, nc, &cu); /* dval_s = dy AT_s^T, every s */
@@ -296,7 +293,7 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
             float *dv = dval + ((size_t)i * C + c) * T * V, *dA = dAT + ((size_t)i * C + c) * V * V;
             if (dyp) {
                 if (masked) /* AT transposed: [u][v] */
-                    transpose16(Bp, V, A, V, V);
+                    transpose_f32(Bp, V, A, V, V, V);
                 else
                     pad_rows(Bp, ldp, A, V, V, V, 1);
                 const float *Bt = Bp;

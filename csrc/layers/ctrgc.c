@@ -212,6 +212,10 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
     for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
         const float *bc = base ? base + (size_t)c * T * V : NULL;
+        for (int i = 0; c + 1 < c1 && i < nsub; i++) { /* the next channel's operands */
+            prefetch_span(val + ((size_t)i * C + c + 1) * T * V, sizeof(float) * (size_t)T * V);
+            prefetch_span(AT + ((size_t)i * C + c + 1) * V * V, sizeof(float) * (size_t)V * V);
+        }
         const float sh = shift ? shift[c] : 0.0f;
         if (V <= SMALL_V && nsub <= MAX_SUB) {
             const float *As[MAX_SUB], *Bs[MAX_SUB];
@@ -264,6 +268,12 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
 #endif
     for (int c = c0; c < c1; c++) {
         const float *g = dy + (size_t)c * T * V;
+        if (c + 1 < c1) /* the next channel's operands (its outputs: no gain measured) */
+            prefetch_span(g + (size_t)T * V, sizeof(float) * (size_t)T * V);
+        for (int i = 0; c + 1 < c1 && i < nsub; i++) {
+            prefetch_span(val + ((size_t)i * C + c + 1) * T * V, sizeof(float) * (size_t)T * V);
+            prefetch_span(AT + ((size_t)i * C + c + 1) * V * V, sizeof(float) * (size_t)V * V);
+        }
         const float *gB = g; /* dy as the B operand of dAT = val^T dy */
         if (dyp && !masked) {
             pad_rows(dyp, ldp, g, T, V, V, 0);

@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void taps_tile(float *C, int ldc, c
                                                             const float *const *B, const int *ldb, int taps, int K,
                                                             const float *bias, int accumulate, float scale,
                                                             const float *cbase, const int AFF, const int MR,
-                                                            const int nc, __mmask16 tail) {
+                                                            const int nc, __mmask16 tail, const float *pf) {
     __m512 acc[TAPS_MR][TAPS_NC];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
@@ -68,6 +68,13 @@ static inline __attribute__((always_inline)) void taps_tile(float *C, int ldc, c
         const size_t lb = (size_t)ldb[a];
         for (int k = 0; k < K; k++) {
             __m512 b[TAPS_NC];
+            if (pf && a == 0) { /* the next panel's row k: 48 floats, three or four lines */
+                const float *q = pf + k * lb;
+                __builtin_prefetch(q, 0, 3);
+                __builtin_prefetch(q + 16, 0, 3);
+                __builtin_prefetch(q + 32, 0, 3);
+                __builtin_prefetch(q + 47, 0, 3);
+            }
 #pragma GCC unroll 3
             for (int j = 0; j < nc; j++)
                 b[j] = j < nc - 1 ? _mm512_loadu_ps(Ba + k * lb + 16 * j) : _mm512_maskz_loadu_ps(tail, Ba + k * lb + 16 * j);
@@ -105,14 +112,14 @@ static inline __attribute__((always_inline)) void taps_panel(float *C, int ldc, 
                                                              const float *const *B, const int *ldb, int taps, int M,
                                                              int K, const float *bias, int accumulate, float scale,
                                                              const float *cbase, const int AFF, const int nc,
-                                                             __mmask16 tail) {
+                                                             __mmask16 tail, const float *pf) {
     const float *Ai[TAPS_MAX];
     int i = 0;
 #define TAPS_ROWS(MR)                                                                                       \
     for (; i + (MR) <= M; i += (MR)) {                                                                      \
         for (int a = 0; a < taps; a++) Ai[a] = A[a] + (size_t)i * lda;                                    \
         taps_tile(C + (size_t)i * ldc, ldc, Ai, lda, B, ldb, taps, K, bias ? bias + i : NULL, accumulate, \
-                  scale, cbase, AFF, (MR), nc, tail);                                                     \
+                  scale, cbase, AFF, (MR), nc, tail, i ? NULL : pf);                                      \
     }
     TAPS_ROWS(TAPS_MR)
     TAPS_ROWS(4)
@@ -132,10 +139,14 @@ static inline __attribute__((always_inline)) void taps_all(float *C, int ldc, co
         for (int a = 0; a < taps; a++) Bn[a] = B[a] + n0;
         float *Cn = C + n0;
         const float *cb = cbase ? cbase + n0 : NULL;
+        /* B's rows are read in place, K of them ldb apart: too many streams for the hardware
+         * prefetcher, so a panel's first row tile (the one that brings its B into cache) fetches
+         * the next panel's, one row per step of k */
+        const float *pf = n0 + 16 * TAPS_NC < N ? B[0] + n0 + 16 * TAPS_NC : NULL;
         switch (nc) { /* each width its own copy: no run-time branches in the tile */
-        case 3: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 3, tail); break;
-        case 2: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 2, tail); break;
-        default: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 1, tail); break;
+        case 3: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 3, tail, pf); break;
+        case 2: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 2, tail, pf); break;
+        default: taps_panel(Cn, ldc, A, lda, Bn, ldb, taps, M, K, bias, accumulate, scale, cb, AFF, 1, tail, pf); break;
         }
     }
 }

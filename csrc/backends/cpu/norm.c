@@ -64,6 +64,22 @@ CTRGCN_HOT_BODY(row_bn_grad, (float *d, const float *g, const float *x, size_t L
 CTRGCN_HOT_ENTRY(row_bn_grad, (float *d, const float *g, const float *x, size_t L, float k, float m1, float h, float mu),
                  (d, g, x, L, k, m1, h, mu))
 
+/* BatchNorm reads a channel as n rows of L values, one per person, ld apart: a new stream every
+ * few KB (1 KB at the deep blocks), too short for the hardware prefetcher to lock on. So the
+ * statistics pass asks for the row PF_BYTES ahead in (channel, person) order, the next channel's
+ * first rows included; the second pass finds the channel in cache. */
+#ifndef PF_BYTES
+#define PF_BYTES 16384
+#endif
+static inline int rows_ahead(size_t L) {
+    const size_t d = PF_BYTES / (sizeof(float) * (L ? L : 1));
+    return d ? (int)d : 1;
+}
+static inline void prefetch_row(const float *x, size_t ld, size_t L, int n, int C, int c, int i, int ahead) {
+    const int j = c * n + i + ahead, cc = j / n;
+    if (cc < C) prefetch_span(x + (size_t)(j % n) * ld + (size_t)cc * L, sizeof(float) * L);
+}
+
 void cpu_bn_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int n, int C, size_t L,
                     const float *gamma, const float *beta, float *stat, float *run_mean, float *run_var,
                     float momentum) {
@@ -73,7 +89,11 @@ void cpu_bn_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size
     for (int c = 0; c < C; c++) {
         const double p = L > 0 ? x[(size_t)c * L] : 0.0; /* the pivot: any value of the channel */
         double s[2] = {0.0, 0.0};
-        for (int i = 0; i < n; i++) row_moments(x + i * ldx + (size_t)c * L, L, p, s);
+        const int ahead = rows_ahead(L);
+        for (int i = 0; i < n; i++) {
+            prefetch_row(x, ldx, L, n, C, c, i, ahead);
+            row_moments(x + i * ldx + (size_t)c * L, L, p, s);
+        }
         const double dm = s[0] / count, mu = p + dm;
         const double ss = s[1] - s[0] * dm; /* sum of squared deviations from mu */
         const double var = (ss > 0.0 ? ss : 0.0) / count, is = 1.0 / sqrt(var + BN_EPS);
@@ -97,7 +117,12 @@ void cpu_bn_backward(backend_ctx *ctx, float *dx, size_t lddx, const float *dy, 
     for (int c = 0; c < C; c++) {
         const double mu = stat[c], is = stat[C + c];
         double s[2] = {0.0, 0.0};
-        for (int i = 0; i < n; i++) row_dot_moments(dy + i * lddy + (size_t)c * L, x + i * ldx + (size_t)c * L, L, mu, s);
+        const int ahead = rows_ahead(2 * L); /* two streams */
+        for (int i = 0; i < n; i++) {
+            prefetch_row(dy, lddy, L, n, C, c, i, ahead);
+            prefetch_row(x, ldx, L, n, C, c, i, ahead);
+            row_dot_moments(dy + i * lddy + (size_t)c * L, x + i * ldx + (size_t)c * L, L, mu, s);
+        }
         const double sdy = s[0], sdyx = s[1] * is; /* sum dy, sum dy * xhat */
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;

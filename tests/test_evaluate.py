@@ -122,7 +122,8 @@ def test_eval_on_prepared_ntu(shared, tmp_path, capsys):
 
 
 SHIPPED_NWUCLA = ["nwucla_ctrgcn_joint", "nwucla_ctrgcn_bone", "nwucla_ctrgcn_motion", "nwucla_ctrgcn_bone_motion",
-                  "nwucla_ctrgcn_light_joint", "nwucla_ctrgcn_lightv1_joint", "nwucla_ctrgcn_lightv2_joint"]
+                  "nwucla_ctrgcn_light_joint", "nwucla_ctrgcn_lightv1_joint", "nwucla_ctrgcn_lightv2_joint",
+                  "nwucla_ctrgcn_light_joint_aug"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_NWUCLA)
@@ -139,7 +140,7 @@ def test_shipped_nwucla_model_scores_view_3(shared, name):
     log = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "nwucla" / name / "log.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     last = max((r for r in records if "val_acc" in r), key=lambda r: r["epoch"])
-    modality = name.split("_", 2)[2]  # joint, bone, motion, bone_motion, or light*_joint
+    modality = name.split("_", 2)[2].removesuffix("_aug")  # joint, bone, motion, bone_motion, or light*_joint
     for variant in ("light_", "lightv1_", "lightv2_"):
         modality = modality.removeprefix(variant)
     model = ctrgcn.pretrained(name)

@@ -118,18 +118,21 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
     const float *Z = L->has_gcn ? A->g : A->X;
     const size_t ldz = (size_t)(L->has_gcn ? L->gcn_cout : cin) * TV;
 
-    OP(zero, S->dX, sizeof(float) * n * ldx);
+    /* With an identity residual, dX starts as the output's masked gradient itself: written there
+     * and read from there by the BatchNorm backward below, before anything else adds to dX
+     * (saves zeroing dX and adding a copy into it) */
+    float *D1 = L->residual == 1 ? S->dX : S->D1;
+    if (L->residual != 1) OP(zero, S->dX, sizeof(float) * n * ldx);
     OP(zero, S->dZ, sizeof(float) * n * ldz);
     OP(zero, S->dP, sizeof(float) * n * ldP);
-    OP(relu_backward, S->D1, S->dY, A->Y, (size_t)n * ldo);
-    if (L->residual == 1) OP(accumulate, S->dX, S->D1, (size_t)n * ldo);
+    OP(relu_backward, D1, S->dY, A->Y, (size_t)n * ldo);
     if (L->residual == 2) {
-        OP(bn_backward, S->D2, ldo, S->D1, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, A->rstat, g + o->rbn.gb,
+        OP(bn_backward, S->D2, ldo, D1, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, A->rstat, g + o->rbn.gb,
                         g + o->rbn.gb + co);
         OP(conv1x1_backward, S->dX, ldx, g + o->Wres, g + o->bres, S->D2, ldo, A->X, ldx, w + o->Wres, n, co, cin, T,
                              V, st);
     }
-    OP(bn_backward, S->D2, ldo, S->D1, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, A->ostat, g + o->obn.gb,
+    OP(bn_backward, S->D2, ldo, D1, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, A->ostat, g + o->obn.gb,
                     g + o->obn.gb + co);
     for (int j = 0; j < 2; j++)
         OP(tconv_backward, S->dP + (size_t)j * B * TV, ldP, g + o->Wt[j], g + o->bt[j], S->D2 + (size_t)j * B * ToV,

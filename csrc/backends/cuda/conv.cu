@@ -4,7 +4,7 @@
  * Parameter gradients sum over persons: each person's product goes to a partial in scratch and one
  * GEMV adds them up, which keeps the sum free of atomics and its order fixed. A stride over time
  * goes through a gathered copy (1x1) or a phase split (temporal), as on the CPU. */
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/memory.cuh" /* cuda_zero */
 
 /* buf [n][ci][To*V] = x_i[:, ::s] */
 static __global__ void subsample_kernel(float *buf, const float *x, size_t ldx, int ci, int T, int V, int s,
@@ -161,7 +161,7 @@ void cuda_tconv_backward(backend_ctx *c, float *dx, size_t lddx, float *dW, floa
     const phase_view ph = phases_of(c, x, ldx, buf, n, ci, T, V, stride);
     float *part = buf + split, *G = part + partial;
     /* dW_j += sum_i dy_i(window) x_i(window)^T: taps without a window keep a zero partial */
-    if (n > 1) cudaMemsetAsync(part, 0, sizeof(float) * partial, c->stream);
+    if (n > 1) cuda_zero(c, part, sizeof(float) * partial);
     for (int j = 0; j < k; j++) {
         int p, sh, t0, t1;
         if (!tap_window(T, j, dil, pad, stride, To, &p, &sh, &t0, &t1)) continue;
@@ -180,7 +180,7 @@ void cuda_tconv_backward(backend_ctx *c, float *dx, size_t lddx, float *dW, floa
     float *gbase = dx;
     long long gstride = (long long)lddx;
     if (stride > 1) {
-        cudaMemsetAsync(G, 0, sizeof(float) * split, c->stream);
+        cuda_zero(c, G, sizeof(float) * split);
         gbase = G;
         gstride = (long long)ci * TV;
     }

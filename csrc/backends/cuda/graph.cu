@@ -2,7 +2,7 @@
  * the per-channel aggregation (a kernel: T x V by V x V products, too small for GEMM calls to pay).
  * Sums over persons (dW4, db4, dPA, dalpha) go through per-person partials and fixed-order
  * reductions, never floating-point atomics. */
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/memory.cuh" /* cuda_zero */
 
 /* ---- time mean --------------------------------------------------------------------------------- */
 static __global__ void mean_time_kernel(float *y, const float *x, size_t ldx, int C, int T, int V, size_t count) {
@@ -135,7 +135,7 @@ void cuda_adjacency_backward(backend_ctx *c, float *drel, float *dW4, float *db4
     float *S1 = buf, *S2 = S1 + s1, *P = S2 + s2;
     /* dPA from the unscaled dAT: over each subset's C rows (one batched product), then persons */
     gemm_rm(c, 0, 0, 1, VV, C, 1.0f, ones, C, 0, dAT, VV, (long long)C * VV, 0.0f, S1, VV, VV, 3 * n);
-    cudaMemsetAsync(S2, 0, sizeof(float) * s2, c->stream);
+    cuda_zero(c, S2, sizeof(float) * s2);
     sum_persons_add(c, S2, S1, n, s2);
     LAUNCH(c, add_transposed_kernel, s2, dPA, S2, V, s2);
     /* dalpha = sum dAT * pre, then dAT becomes d(pre) = alpha * dAT */

@@ -44,6 +44,12 @@ void cuda_report(backend_ctx *c, const char *what, cudaError_t err) {
  * the failing op's). A failure that left the device working (out of memory, a rejected launch)
  * ends here; a fault of the device itself persists in the CUDA runtime and fails again. */
 ctrgcn_status cuda_check(backend_ctx *c) {
+    if (!c->failed && !c->capturing && !c->dry) {
+        /* a kernel's fault surfaces at the stream's next synchronisation; ask without waiting, so
+         * a call that only uploaded (no sync of its own) does not report it one call late */
+        const cudaError_t err = cudaStreamQuery(c->stream);
+        if (err != cudaSuccess && err != cudaErrorNotReady) cuda_report(c, "a kernel", err);
+    }
     if (!c->failed) return CTRGCN_OK;
     const ctrgcn_status st = fail_fn(c->fail_status, "%s", c->fail_msg);
     if (cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess) c->failed = 0;
@@ -276,11 +282,15 @@ void cuda_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg
 
 void *cuda_alloc(backend_ctx *c, size_t bytes) {
     void *p = NULL;
-    if (cudaMalloc(&p, bytes ? bytes : 16) != cudaSuccess) {
+    const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 16);
+    if (err == cudaErrorMemoryAllocation) {
         cudaGetLastError(); /* out of memory is not sticky: the caller reports it */
         return NULL;
     }
-    (void)c;
+    if (err != cudaSuccess) { /* a device that fails: say so, not "out of memory" */
+        cuda_report(c, "cudaMalloc", err);
+        return NULL;
+    }
     return p;
 }
 
@@ -324,6 +334,9 @@ void cuda_zero(backend_ctx *c, void *p, size_t bytes) {
 }
 
 void cuda_sync(backend_ctx *c) {
+    /* inside a capture (the op profiler syncs around every op) a synchronisation would break it:
+     * the pass is marked unreplayable instead and runs directly, where the syncs are real */
+    if (in_pass(c)) return;
     cudaError_t err = cudaStreamSynchronize(c->stream);
     if (err != cudaSuccess) cuda_report(c, "a kernel", err);
 }

@@ -7,19 +7,19 @@ import ctypes
 import os
 
 
-# OpenMP threads that wait at a barrier spin before they sleep; libgomp's default spin (300,000
-# rounds) suits a machine of its own, but where other processes share the cores a thread spins
-# through the time slice its partner needs: on 2 loaded cores a training step took 2.1 s with it
-# and 0.9 s with 10,000 rounds, which cost nothing on the quiet machine (270 ms a step either way,
-# batch-1 forwards within 1%). libgomp reads the setting once, when _core loads it; a value the
-# user set is kept.
-SPINCOUNT = "10000"
+# OpenMP threads that wait at a barrier spin before they sleep (GOMP_SPINCOUNT rounds; libgomp's
+# default is 300,000). The package used to set 10,000 rounds, for big steps on loaded cores; it no
+# longer overrides libgomp, because short spins cost far more where the ops are small. Measured on
+# the 2-core machine (2026-11-30): one NW-UCLA person at batch 1, quiet, two cores against one:
+# 1.2-1.3x in most processes with 10,000 rounds, 1.72-1.77x with the default; under load (two
+# CPU-burning processes) a batch-1 forward 61 ms with 10,000 rounds, 6.9 ms with the default, while
+# a CTRGCN_light training step (batch 16) took 398 ms and 527 ms (two training processes at once:
+# 472 and 485-518 ms). Long training runs on a shared machine can set GOMP_SPINCOUNT=10000 in
+# their environment.
 
 
 def preload() -> None:
-    """Load scipy-openblas32's library globally when that package is installed; else do nothing.
-    Also sets GOMP_SPINCOUNT (unless set) before _core brings in libgomp."""
-    os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
+    """Load scipy-openblas32's library globally when that package is installed; else do nothing."""
     try:
         import scipy_openblas32 as sob
     except ImportError:  # a build against the system OpenBLAS needs nothing

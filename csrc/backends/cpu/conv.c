@@ -66,12 +66,18 @@ static int tap_window(const phases *ph, int j, int dil, int pad, int s, int To, 
     return *t1 > *t0;
 }
 
-#define DW_OWN_MIN 32 /* rows and input channels from which the own kernel takes a 1x1 weight gradient */
-static int dw_own(int rows, int ci) {
+/* Rows and input channels from which the own kernel takes a weight gradient: 32 for a 1x1
+ * convolution, TAPS_DW_MIN for a temporal one (whose transposed input serves all its taps) */
+#define DW_OWN_MIN 32
+#ifndef TAPS_DW_MIN
+#define TAPS_DW_MIN 16
+#endif
+static int dw_own(int rows, int ci, int k) {
 #if defined(__GNUC__) && defined(__x86_64__)
-    return rows >= DW_OWN_MIN && ci >= DW_OWN_MIN && cpu_has_avx512();
+    const int least = k > 1 ? TAPS_DW_MIN : DW_OWN_MIN;
+    return rows >= least && ci >= least && cpu_has_avx512();
 #else
-    (void)rows, (void)ci;
+    (void)rows, (void)ci, (void)k;
     return 0;
 #endif
 }
@@ -82,18 +88,27 @@ static void person_param_grads(float *dW, float *db, const float *dy, const floa
                                int r0, int r1, int T, int V, int k, int dil, int stride) {
     const int pad = (k - 1) * dil / 2, To = tconv_out_frames(T, k, dil, stride), ToV = To * V;
     const float *d = dy + (size_t)r0 * ToV;
-    if (k == 1 && stride == 1 && dw_own(r1 - r0, ci)) {
+    phases ph;
+    if (stride == 1 && dw_own(r1 - r0, ci, k)) {
         /* x transposed into buf ([T*V][ci]: the phases' room, unused at stride 1), then the
-         * convolutions' own kernel, dW += dy x^T as dy (x^T). Alone, with the operands in cache:
-         * 1.1-1.2x OpenBLAS's NT product, the transpose included, at 64-128 channels (even at 256,
-         * slower below 32 rows or input channels, which OpenBLAS keeps); in a training step, where
-         * the operands come from memory, the op gains 2-6% (CTRGCN 78 -> 76 ms, lightV2 61 -> 58) */
-        transpose_f32(buf, ci, x, ToV, ci, ToV);
-        gemm_accumulate(dW + (size_t)r0 * ci, ci, d, ToV, buf, ci, r1 - r0, ci, ToV);
+         * convolutions' own kernel, dW_j += dy_window (x^T)_window: a tap's window of x^T is a run
+         * of its rows, so one transpose serves every tap. Alone, with the operands in cache, a 1x1
+         * gradient ran 1.1-1.2x OpenBLAS's NT product, the transpose included, at 64-128 channels
+         * (even at 256, slower below 32 rows or input channels, which OpenBLAS keeps); in a training
+         * step, where the operands come from memory, the op gains 2-6% (CTRGCN 78 -> 76 ms, lightV2
+         * 61 -> 58). */
+        const int TV = T * V;
+        transpose_f32(buf, ci, x, TV, ci, TV);
+        split_phases(&ph, x, ci, T, V, 1, 1, NULL); /* geometry only */
+        for (int j = 0; j < k; j++) {
+            int p, sh, t0, t1;
+            if (!tap_window(&ph, j, dil, pad, 1, To, &p, &sh, &t0, &t1)) continue;
+            gemm_accumulate(dW + ((size_t)j * co + r0) * ci, ci, d + (size_t)t0 * V, ToV,
+                            buf + (size_t)(t0 + sh) * V * ci, ci, r1 - r0, ci, (t1 - t0) * V);
+        }
         if (db) rowsum_add(db + r0, d, ToV, r1 - r0, ToV);
         return;
     }
-    phases ph;
     split_phases(&ph, x, ci, T, V, stride, k == 1 ? 1 : stride, buf);
     for (int j = 0; j < k; j++) {
         int p, sh, t0, t1;

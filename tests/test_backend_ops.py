@@ -563,16 +563,20 @@ class BatchNorm:
         stat = r_bn(ins["x"], ins["gamma"], ins["beta"])[1]
         return r_bn_grad(ins["x"], ins["gamma"], stat, dy)
 
-    def fwd(self, be, th, ins, cfg, padded, run_stats=None, momentum=0.1, alias=False):
+    def fwd(self, be, th, ins, cfg, padded, run_stats=None, momentum=0.1, alias=False, res=None, relu=False):
         x = ins["x"]
         n, C, L = x.shape
-        ey, ex = pads(padded, 3, 3 if alias else 8)
+        ey, ex, er = pads(padded, 3, 3 if alias else 8, 5)
         xf, ldx = pack(x, ex)
         yf, ldy = pack(nan_like(x.shape), ey)
         arrays = dict(y="x" if alias else yf, x=xf, gamma=ins["gamma"], beta=ins["beta"], stat=nan_like(2 * C))
         if run_stats is not None:
             arrays.update(run_mean=run_stats[0], run_var=run_stats[1])
-        r = run(be, "bn_forward", th, arrays, n=n, C=C, L=L, ldy=ldy, ldx=ldx, momentum=momentum)
+        ldres = C * L
+        if res is not None:
+            arrays["res"], ldres = pack(res, er)
+        r = run(be, "bn_forward", th, arrays, n=n, C=C, L=L, ldy=ldy, ldx=ldx, momentum=momentum, ldres=ldres,
+                relu=int(relu))
         out = dict(y=unpack(r["y"], x.shape, ey, "y"), stat=r["stat"])
         if run_stats is not None:
             out.update(run_mean=r["run_mean"], run_var=r["run_var"])
@@ -1001,6 +1005,27 @@ def test_aggregate_epilogue(be, threads, case, relu):
         close(got, want, what=f"base={bb is not None} shift={ss is not None} relu={relu}")
         if relu:
             assert np.all(got >= 0)
+
+
+@pytest.mark.parametrize("case", BatchNorm.CASES, ids=str)
+def test_bn_forward_epilogue(be, threads, case):
+    """A residual (person-strided) and ReLU fused into the normalising pass: y = relu(BN(x) + res),
+    the statistics those of x alone; in place (y = x) too."""
+    pair = PAIRS["bn"]
+    rng = np.random.default_rng(seed("bnepi", case))
+    ins, cfg = pair.inputs(rng, case)
+    n, C, L = case
+    res = f32(rng, n, C, L)
+    bn, stat = r_bn(ins["x"].astype(np.float64), ins["gamma"].astype(np.float64), ins["beta"].astype(np.float64))
+    for rr, relu in [(res, True), (res, False), (None, True)]:
+        want = bn + (rr if rr is not None else 0)
+        want = np.maximum(want, 0) if relu else want
+        for alias in (False, True):
+            got = pair.fwd(be, threads, ins, cfg, True, alias=alias, res=rr, relu=relu)
+            close(got["y"], want, what=f"res={rr is not None} relu={relu} alias={alias}")
+            close(got["stat"], stat, what="stat")
+            if relu:
+                assert np.all(got["y"] >= 0)
 
 
 @pytest.mark.parametrize("case", BatchNorm.CASES, ids=str)

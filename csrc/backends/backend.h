@@ -36,10 +36,12 @@ typedef void (*lane_fn)(void *arg, int chunk, int lane);
     /* ---- normalisation and elementwise ---- */                                                                      \
     /* Train-mode BatchNorm over n persons x C channels x L: batch statistics (biased variance)                        \
      * normalise; stat receives [mean | invstd] (2C); running statistics (when run_mean is not                         \
-     * NULL) move by momentum with the unbiased variance. y may alias x when ldy == ldx. */                            \
+     * NULL) move by momentum with the unbiased variance. The epilogue: y = act(BN(x) + res), res                      \
+     * (persons ldres apart) may be NULL, act is ReLU when relu: the block's sums and activations                      \
+     * in the same pass. y may alias x when ldy == ldx (not res). */                                                   \
     X(bn_forward, (backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int n, int C, size_t L,         \
                    const float *gamma, const float *beta, float *stat, float *run_mean, float *run_var,                \
-                   float momentum))                                                                                    \
+                   float momentum, const float *res, size_t ldres, int relu))                                          \
     /* dx written (may alias dy); dgamma, dbeta accumulated. */                                                        \
     X(bn_backward, (backend_ctx *ctx, float *dx, size_t lddx, const float *dy, size_t lddy, const float *x,            \
                     size_t ldx, int n, int C, size_t L, const float *gamma, const float *stat, float *dgamma,          \

@@ -44,17 +44,19 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         const float *down = L->down == 2 ? A->vd + 3 * (size_t)gc * TV : A->X;
         const size_t lddown = L->down == 2 ? (size_t)nvd * TV : (size_t)cin * TV;
         if (train) {
-            float *gn = s->tp.s.S1, *dn = s->tp.s.S2;
+            float *dn = s->tp.s.S2;
             OP(aggregate_forward, A->agg, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, NULL, 0, NULL, 0, n, gc,
                                   T, V);
-            OP(bn_forward, gn, (size_t)gc * TV, A->agg, (size_t)gc * TV, n, gc, TV, w + o->gbn.gb,
-                           w + o->gbn.gb + gc, A->gstat, RUN(o->gbn, gc), mom);
+            size_t ldd = lddown;
             if (L->down == 2) {
                 OP(bn_forward, dn, (size_t)gc * TV, down, lddown, n, gc, TV, w + o->dbn.gb, w + o->dbn.gb + gc,
-                               A->dstat, RUN(o->dbn, gc), mom);
+                               A->dstat, RUN(o->dbn, gc), mom, NULL, 0, 0);
                 down = dn;
+                ldd = (size_t)gc * TV;
             }
-            OP(add_relu_forward, A->g, gn, down, (size_t)n * gc * TV);
+            /* g = relu(BN(agg) + down), the sum and the activation in the normalising pass */
+            OP(bn_forward, A->g, (size_t)gc * TV, A->agg, (size_t)gc * TV, n, gc, TV, w + o->gbn.gb,
+                           w + o->gbn.gb + gc, A->gstat, RUN(o->gbn, gc), mom, down, ldd, 1);
         } else {
             /* folded: the spatial BN's scale sits in the value rows, its shift in the epilogue */
             OP(aggregate_forward, A->g, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, down, lddown,
@@ -69,8 +71,9 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
     OP(conv1x1_forward, A->pw, ldP, Z, ldz, w + o->Wpw, w + o->bpw, n, 3 * B, ci, T, V, 1, 0);
     if (train)
         OP(bn_forward, A->P, ldP, A->pw, ldP, n, 3 * B, TV, w + o->pbn.gb, w + o->pbn.gb + 3 * B, A->pstat,
-                       RUN(o->pbn, 3 * B), mom);
-    OP(add_relu_forward, A->P, train ? A->P : A->pw, NULL, (size_t)n * ldP);
+                       RUN(o->pbn, 3 * B), mom, NULL, 0, 1);
+    else
+        OP(add_relu_forward, A->P, A->pw, NULL, (size_t)n * ldP);
     for (int j = 0; j < 2; j++)
         OP(tconv_forward, out + (size_t)j * B * ToV, ldo, A->P + (size_t)j * B * TV, ldP, w + o->Wt[j],
                           w + o->bt[j], n, B, B, T, V, L->kt, L->dil[j], st);
@@ -81,18 +84,20 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
                         st, 0);
     const size_t count = (size_t)n * co * ToV;
     if (train) {
-        float *ob = s->tp.s.S1, *rb = s->tp.s.S2;
-        OP(bn_forward, ob, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, w + o->obn.gb + co, A->ostat,
-                       RUN(o->obn, co), mom);
+        float *rb = s->tp.s.S2;
         const float *res = L->residual == 1 ? A->X : NULL;
+        size_t ldres = (size_t)cin * TV; /* the identity residual: cin = co, T = To */
         if (L->residual == 2) {
             OP(conv1x1_forward, A->respre, ldo, A->X, (size_t)cin * TV, w + o->Wres, w + o->bres, n, co, cin, T, V,
                                 st, 0);
             OP(bn_forward, rb, ldo, A->respre, ldo, n, co, ToV, w + o->rbn.gb, w + o->rbn.gb + co, A->rstat,
-                           RUN(o->rbn, co), mom);
+                           RUN(o->rbn, co), mom, NULL, 0, 0);
             res = rb;
+            ldres = ldo;
         }
-        OP(add_relu_forward, A->Y, ob, res, count);
+        /* Y = relu(BN(outpre) + res) in the normalising pass */
+        OP(bn_forward, A->Y, ldo, A->outpre, ldo, n, co, ToV, w + o->obn.gb, w + o->obn.gb + co, A->ostat,
+                       RUN(o->obn, co), mom, res, ldres, 1);
     } else {
         /* the folded residual conv accumulates into the output */
         if (L->residual == 2)
@@ -463,7 +468,8 @@ void driver_train_forward(ctrgcn_session *s, int update_stats) {
     /* data_bn: channels (m, v, c), statistics over samples and frames */
     OP(input_forward, p->in, p->x, N, C, T, V, M);
     OP(bn_forward, p->in_bn, (size_t)mvc * T, p->in, (size_t)mvc * T, N, mvc, T, w + db.gb, w + db.gb + mvc,
-                   p->in_stat, update_stats ? w + db.run : NULL, update_stats ? w + db.run + mvc : NULL, MOMENTUM);
+                   p->in_stat, update_stats ? w + db.run : NULL, update_stats ? w + db.run + mvc : NULL, MOMENTUM,
+                   NULL, 0, 0);
     OP(persons_forward, p->acts[0].X, p->in_bn, N, C, T, V, M);
     for (int k = 0; k < CTRGCN_NUM_BLOCKS; k++) block_forward(s, k, w, &p->acts[k], N * M, 1, update_stats);
     const block_acts *last = &p->acts[CTRGCN_NUM_BLOCKS - 1];

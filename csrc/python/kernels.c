@@ -241,7 +241,7 @@ static PyObject *k_bn_train(PyObject *self, PyObject *args) {
     }
     const size_t ld = (size_t)C * L;
     ctrgcn_cpu_backend.bn_forward(c, PyArray_DATA((PyArrayObject *)y), ld, PyArray_DATA(x), ld, n, C, L,
-                                  PyArray_DATA(g), PyArray_DATA(b), stat, NULL, NULL, 0.1f);
+                                  PyArray_DATA(g), PyArray_DATA(b), stat, NULL, NULL, 0.1f, NULL, 0, 0);
     ctrgcn_cpu_backend.bn_backward(c, PyArray_DATA((PyArrayObject *)dx), ld, PyArray_DATA(dy), ld, PyArray_DATA(x),
                                    ld, n, C, L, PyArray_DATA(g), stat, PyArray_DATA((PyArrayObject *)dg),
                                    PyArray_DATA((PyArrayObject *)db));

@@ -38,8 +38,8 @@
  *   input_forward       y out, x in; N C T V M
  *   persons_forward     y out, x in; N C T V M
  *   persons_backward    dx out, dy in; N C T V M
- *   bn_forward          y out, x in, gamma in, beta in, stat out, run_mean acc?, run_var acc?;
- *                       n C L ldy ldx momentum=0.1
+ *   bn_forward          y out, x in, gamma in, beta in, stat out, run_mean acc?, run_var acc?, res in?;
+ *                       n C L ldy ldx ldres momentum=0.1 relu=0
  *   bn_backward         dx out, dy in, x in, gamma in, stat in, dgamma acc, dbeta acc;
  *                       n C L lddx lddy ldx
  *   affine_forward      y out, x in, scale in, shift in; n C L ldn
@@ -543,9 +543,13 @@ static void op_bn_forward(call *c) {
     const int g = B(c, "gamma", R_IN, 'f', C, P_REQ), be = B(c, "beta", R_IN, 'f', C, P_REQ);
     const int st = B(c, "stat", R_OUT, 'f', 2 * (size_t)C, P_AUTO);
     const int rm = B(c, "run_mean", R_ACC, 'f', C, P_OPT), rv = B(c, "run_var", R_ACC, 'f', C, P_OPT);
+    const size_t ldres = LD(c, "ldres", CL);
+    const int res = B(c, "res", R_IN, 'f', span(c, n, ldres, CL), P_OPT);
+    const int relu = FLAG("relu");
     if (!c->failed && (c->b[rm].host || c->b[rm].alias_of[0]) != (c->b[rv].host || c->b[rv].alias_of[0]))
         fail(c, "run_mean and run_var go together");
-    RUN(c->be->bn_forward(c->ctx, F(y), ldy, F(x), ldx, n, C, L, F(g), F(be), F(st), F(rm), F(rv), momentum));
+    RUN(c->be->bn_forward(c->ctx, F(y), ldy, F(x), ldx, n, C, L, F(g), F(be), F(st), F(rm), F(rv), momentum, F(res),
+                          ldres, relu));
 }
 
 static void op_bn_backward(call *c) {

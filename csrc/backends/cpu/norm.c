@@ -51,11 +51,28 @@ CTRGCN_HOT_BODY(row_dot_moments, (const float *g, const float *x, size_t L, doub
 }
 CTRGCN_HOT_ENTRY(row_dot_moments, (const float *g, const float *x, size_t L, double mu, double *s), (g, x, L, mu, s))
 
-/* y = (x - m) * a + b: centred first, since a*x + (b - m*a) loses digits when |m| >> std. */
-CTRGCN_HOT_BODY(row_normalise, (float *y, const float *x, size_t L, float m, float a, float b)) {
-    for (size_t j = 0; j < L; j++) y[j] = (x[j] - m) * a + b;
+/* y = act((x - m) * a + b + res): centred first, since a*x + (b - m*a) loses digits when |m| >> std;
+ * res may be NULL; act is ReLU (as add_relu: NaN -> 0) when relu. */
+CTRGCN_HOT_BODY(row_normalise, (float *y, const float *x, size_t L, float m, float a, float b, const float *res,
+                                int relu)) {
+    if (res && relu)
+        for (size_t j = 0; j < L; j++) {
+            const float v = (x[j] - m) * a + b + res[j];
+            y[j] = v > 0.0f ? v : 0.0f;
+        }
+    else if (relu)
+        for (size_t j = 0; j < L; j++) {
+            const float v = (x[j] - m) * a + b;
+            y[j] = v > 0.0f ? v : 0.0f;
+        }
+    else if (res)
+        for (size_t j = 0; j < L; j++) y[j] = (x[j] - m) * a + b + res[j];
+    else
+        for (size_t j = 0; j < L; j++) y[j] = (x[j] - m) * a + b;
 }
-CTRGCN_HOT_ENTRY(row_normalise, (float *y, const float *x, size_t L, float m, float a, float b), (y, x, L, m, a, b))
+CTRGCN_HOT_ENTRY(row_normalise, (float *y, const float *x, size_t L, float m, float a, float b, const float *res,
+                                 int relu),
+                 (y, x, L, m, a, b, res, relu))
 
 /* d = k * (g - m1) - h * (x - mu): BatchNorm's input gradient with its batch terms folded in. */
 CTRGCN_HOT_BODY(row_bn_grad, (float *d, const float *g, const float *x, size_t L, float k, float m1, float h, float mu)) {
@@ -82,7 +99,7 @@ static inline void prefetch_row(const float *x, size_t ld, size_t L, int n, int 
 
 void cpu_bn_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size_t ldx, int n, int C, size_t L,
                     const float *gamma, const float *beta, float *stat, float *run_mean, float *run_var,
-                    float momentum) {
+                    float momentum, const float *res, size_t ldres, int relu) {
     const double count = (double)n * (double)L;
     const int team = cpu_team(ctx);
 #pragma omp parallel for num_threads(team) schedule(static)
@@ -104,7 +121,9 @@ void cpu_bn_forward(backend_ctx *ctx, float *y, size_t ldy, const float *x, size
             run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * (count > 1 ? ss / (count - 1) : var));
         }
         const float a = (float)(gamma[c] * is), m = (float)mu, b = beta[c];
-        for (int i = 0; i < n; i++) row_normalise(y + i * ldy + (size_t)c * L, x + i * ldx + (size_t)c * L, L, m, a, b);
+        for (int i = 0; i < n; i++)
+            row_normalise(y + i * ldy + (size_t)c * L, x + i * ldx + (size_t)c * L, L, m, a, b,
+                          res ? res + i * ldres + (size_t)c * L : NULL, relu);
     }
 }
 

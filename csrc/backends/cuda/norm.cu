@@ -90,13 +90,18 @@ static __global__ void bn_stats_kernel(double *coef, float *stat, float *run_mea
     }
 }
 
+/* y = act(BN(x) + res): res may be NULL; act is ReLU (NaN -> 0, as add_relu) when relu */
 static __global__ void bn_apply_kernel(float *y, size_t ldy, const float *x, size_t ldx, int C, size_t L,
-                                       const double *coef, const float *beta, size_t count) {
+                                       const double *coef, const float *beta, const float *res, size_t ldres,
+                                       int relu, size_t count) {
     GRID_STRIDE(e, count) {
         const size_t per = (size_t)C * L, i = e / per, r = e % per, ch = r / L, j = r % L;
         const float a = (float)coef[ch], m = (float)coef[C + ch];
         /* centre first: a*x + (beta - mu*a) loses digits when |mu| >> std */
-        y[i * ldy + r] = (x[i * ldx + ch * L + j] - m) * a + beta[ch];
+        float v = (x[i * ldx + ch * L + j] - m) * a + beta[ch];
+        if (res) v += res[i * ldres + r];
+        if (relu) v = v > 0.0f ? v : 0.0f;
+        y[i * ldy + r] = v;
     }
 }
 
@@ -107,7 +112,7 @@ static int partial_blocks(size_t total) {
 
 void cuda_bn_forward(backend_ctx *c, float *y, size_t ldy, const float *x, size_t ldx, int n, int C, size_t L,
                      const float *gamma, const float *beta, float *stat, float *run_mean, float *run_var,
-                     float momentum) {
+                     float momentum, const float *res, size_t ldres, int relu) {
     const size_t total = (size_t)n * L;
     const int S = partial_blocks(total);
     double *red = (double *)cuda_scratch(c, 1, sizeof(double) * ((size_t)C * S + 3 * (size_t)C));
@@ -119,7 +124,8 @@ void cuda_bn_forward(backend_ctx *c, float *y, size_t ldy, const float *x, size_
     LAUNCH(c, bn_mean_kernel, (size_t)C, mean, part, C, S, count);
     LAUNCH_GRID(c, channel_partials, grid, CUDA_THREADS, 0, part, NULL, x, ldx, NULL, 0, n, L, mean, NULL, C, S);
     LAUNCH(c, bn_stats_kernel, (size_t)C, coef, stat, run_mean, run_var, mean, part, gamma, C, S, count, momentum);
-    LAUNCH(c, bn_apply_kernel, (size_t)n * C * L, y, ldy, x, ldx, C, L, coef, beta, (size_t)n * C * L);
+    LAUNCH(c, bn_apply_kernel, (size_t)n * C * L, y, ldy, x, ldx, C, L, coef, beta, res, ldres, relu,
+           (size_t)n * C * L);
 }
 
 /* coef: [k | m1 | m2] per channel; dgamma, dbeta accumulated */

@@ -369,7 +369,6 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
     S->dY = arena_take(a, mx.act);
     S->D1 = arena_take(a, mx.act);
     S->D2 = arena_take(a, mx.act);
-    S->S1 = arena_take(a, mx.act);
     S->S2 = arena_take(a, mx.act);
     S->dP = arena_take(a, mx.pw);
     S->dPW = arena_take(a, mx.pw);

@@ -21,9 +21,10 @@ typedef struct {
     int T, To;
 } block_acts;
 
-/* Buffers of the training backward and the forward's BN outputs, shared by all blocks. */
+/* Buffers of the training backward, and S2 for the forward's BN outputs that a later BN reads (the
+ * down and residual branches), shared by all blocks. */
 typedef struct {
-    float *dX, *dY, *D1, *D2, *dP, *dPW, *dZ, *dvd, *dagg, *dAT, *drel, *dqk, *dxm, *S1, *S2;
+    float *dX, *dY, *D1, *D2, *dP, *dPW, *dZ, *dvd, *dagg, *dAT, *drel, *dqk, *dxm, *S2;
 } train_scratch;
 
 typedef struct {

@@ -10,12 +10,12 @@ import os
 # OpenMP threads that wait at a barrier spin before they sleep (GOMP_SPINCOUNT rounds; libgomp's
 # default is 300,000). The package used to set 10,000 rounds, for big steps on loaded cores; it no
 # longer overrides libgomp, because short spins cost far more where the ops are small. Measured on
-# the 2-core machine (2026-11-30): one NW-UCLA person at batch 1, quiet, two cores against one:
-# 1.2-1.3x in most processes with 10,000 rounds, 1.72-1.77x with the default; under load (two
-# CPU-burning processes) a batch-1 forward 61 ms with 10,000 rounds, 6.9 ms with the default, while
-# a CTRGCN_light training step (batch 16) took 398 ms and 527 ms (two training processes at once:
-# 472 and 485-518 ms). Long training runs on a shared machine can set GOMP_SPINCOUNT=10000 in
-# their environment.
+# the 2-core machine (2026-11-30), under load (two CPU-burning processes): a batch-1 forward (one
+# NW-UCLA person) 61 ms with 10,000 rounds, 6.9 ms with the default, while a CTRGCN_light training
+# step (batch 16) took 398 ms and 527 ms (two training processes at once: 472 and 485-518 ms).
+# Quiet, that forward on two cores is bimodal on this VM with either setting (3.1 ms in some
+# processes, 4.2-4.5 in others; always the slow one with the threads pinned). Long training runs
+# on a shared machine can set GOMP_SPINCOUNT=10000 in their environment.
 
 
 def preload() -> None:

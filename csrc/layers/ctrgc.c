@@ -205,6 +205,15 @@ static void pad_rows(float *restrict dst, int ld, const float *restrict src, int
 #define SMALL_V 32
 #define MAX_SUB 3
 
+/* The operands of channel c (its values and adjacency in every subset), asked for while the channel
+ * before it computes (layers.h, prefetch_span). */
+static void prefetch_channel(const float *val, const float *AT, int C, int c, int T, int V, int nsub) {
+    for (int i = 0; i < nsub; i++) {
+        prefetch_span(val + ((size_t)i * C + c) * T * V, sizeof(float) * (size_t)T * V);
+        prefetch_span(AT + ((size_t)i * C + c) * V * V, sizeof(float) * (size_t)V * V);
+    }
+}
+
 void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const float *base, const float *shift, int C,
                           int c0, int c1, int T, int V, int nsub, int relu) {
     float Bp[MAX_SUB * SMALL_V * SMALL_V];
@@ -212,10 +221,7 @@ void ctrgc_aggregate_rows(float *y, const float *val, const float *AT, const flo
     for (int c = c0; c < c1; c++) {
         float *yc = y + (size_t)c * T * V;
         const float *bc = base ? base + (size_t)c * T * V : NULL;
-        for (int i = 0; c + 1 < c1 && i < nsub; i++) { /* the next channel's operands */
-            prefetch_span(val + ((size_t)i * C + c + 1) * T * V, sizeof(float) * (size_t)T * V);
-            prefetch_span(AT + ((size_t)i * C + c + 1) * V * V, sizeof(float) * (size_t)V * V);
-        }
+        if (c + 1 < c1) prefetch_channel(val, AT, C, c + 1, T, V, nsub);
         const float sh = shift ? shift[c] : 0.0f;
         if (V <= SMALL_V && nsub <= MAX_SUB) {
             const float *As[MAX_SUB], *Bs[MAX_SUB];
@@ -268,11 +274,9 @@ void ctrgc_aggregate_backward_rows(float *dval, float *dAT, const float *dy, con
 #endif
     for (int c = c0; c < c1; c++) {
         const float *g = dy + (size_t)c * T * V;
-        if (c + 1 < c1) /* the next channel's operands (its outputs: no gain measured) */
+        if (c + 1 < c1) { /* the next channel's operands (its outputs too: no gain measured) */
             prefetch_span(g + (size_t)T * V, sizeof(float) * (size_t)T * V);
-        for (int i = 0; c + 1 < c1 && i < nsub; i++) {
-            prefetch_span(val + ((size_t)i * C + c + 1) * T * V, sizeof(float) * (size_t)T * V);
-            prefetch_span(AT + ((size_t)i * C + c + 1) * V * V, sizeof(float) * (size_t)V * V);
+            prefetch_channel(val, AT, C, c + 1, T, V, nsub);
         }
         const float *gB = g; /* dy as the B operand of dAT = val^T dy */
         if (dyp && !masked) {

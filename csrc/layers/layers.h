@@ -56,11 +56,11 @@ void gemm_accumulate(float *C, int ldc, const float *A, int lda, const float *B,
 /* dst [cols][ldd] = src [rows][lds] transposed (16 x 16 blocks in registers where there is AVX-512). */
 void transpose_f32(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 
-/* Asks for the cache lines of p[0..bytes) ahead of their use. The per-channel products of the
- * aggregation jump from one small block to the next (a channel's values, adjacency and gradient
- * rows: 1-4 KB each, six to eight streams); with the whole batch out of cache the hardware
- * prefetcher does not keep up, and a product waits on memory (a quarter of its in-cache speed at
- * the deep blocks). Fetching the next channel while this one computes doubles that. */
+/* Asks for the cache lines of p[0..bytes) ahead of their use, where a loop jumps between short
+ * blocks faster than the hardware prefetcher locks on: the aggregation's per-channel operands (1-4
+ * KB each, six to eight streams; with the batch out of cache a product waited on memory, at a
+ * quarter of its in-cache speed at the deep blocks, and fetching the next channel doubled that)
+ * and BatchNorm's per-person rows of a channel. */
 static inline void prefetch_span(const void *p, size_t bytes) {
     for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
 }

@@ -69,9 +69,7 @@ static int tap_window(const phases *ph, int j, int dil, int pad, int s, int To, 
 /* Rows and input channels from which the own kernel takes a weight gradient: 32 for a 1x1
  * convolution, TAPS_DW_MIN for a temporal one (whose transposed input serves all its taps) */
 #define DW_OWN_MIN 32
-#ifndef TAPS_DW_MIN
 #define TAPS_DW_MIN 16
-#endif
 static int dw_own(int rows, int ci, int k) {
 #if defined(__GNUC__) && defined(__x86_64__)
     const int least = k > 1 ? TAPS_DW_MIN : DW_OWN_MIN;

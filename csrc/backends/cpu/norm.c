@@ -85,9 +85,7 @@ CTRGCN_HOT_ENTRY(row_bn_grad, (float *d, const float *g, const float *x, size_t 
  * few KB (1 KB at the deep blocks), too short for the hardware prefetcher to lock on. So the
  * statistics pass asks for the row PF_BYTES ahead in (channel, person) order, the next channel's
  * first rows included; the second pass finds the channel in cache. */
-#ifndef PF_BYTES
 #define PF_BYTES 16384
-#endif
 static inline int rows_ahead(size_t L) {
     const size_t d = PF_BYTES / (sizeof(float) * (L ? L : 1));
     return d ? (int)d : 1;

@@ -467,22 +467,24 @@ class Relation:
 
 
 class Adjacency:
-    CASES = [(1, 1, 5, 3, 7), (1, 3, 5, 4, 7), (3, 3, 2, 3, 3), (3, 1, 3, 2, 33)]  # n nrel C R V
+    # n nrel C R V alpha; alpha 0 is CTR-GCN's initial value, where dalpha must still come out right
+    CASES = [(1, 1, 5, 3, 7, 0.7), (1, 3, 5, 4, 7, 0.7), (3, 3, 2, 3, 3, 0.7), (3, 1, 3, 2, 33, 0.7),
+             (2, 3, 4, 3, 5, 0.0), (2, 1, 3, 2, 4, 0.0)]
     OUT, GRAD = "AT", dict(rel="drel", W4="dW4", b4="db4", alpha="dalpha", PA="dPA")
     ACC = ("dW4", "db4", "dalpha", "dPA")
 
     def inputs(self, rng, case):
-        n, nrel, C, R, V = case
+        n, nrel, C, R, V, alpha = case
         ins = dict(rel=f32(rng, n, nrel * R, V, V), W4=f32(rng, 3 * C, R), b4=f32(rng, 3 * C),
-                   alpha=np.array([0.7], np.float32), PA=f32(rng, 3, V, V))
+                   alpha=np.array([alpha], np.float32), PA=f32(rng, 3, V, V))
         return ins, dict(nrel=nrel, C=C)
 
     def ref(self, ins, cfg):
-        AT, pre = r_adjacency(ins["rel"], ins["W4"], ins["b4"], ins["alpha"], ins["PA"], cfg["nrel"], cfg["C"])
-        return dict(AT=AT, pre=pre)
+        AT, _ = r_adjacency(ins["rel"], ins["W4"], ins["b4"], ins["alpha"], ins["PA"], cfg["nrel"], cfg["C"])
+        return dict(AT=AT)
 
     def ref_grad(self, ins, cfg, dAT):
-        pre = self.ref(ins, cfg)["pre"]
+        _, pre = r_adjacency(ins["rel"], ins["W4"], ins["b4"], ins["alpha"], ins["PA"], cfg["nrel"], cfg["C"])
         return r_adjacency_grad(ins["rel"], ins["W4"], ins["alpha"], pre, cfg["nrel"], cfg["C"], dAT)
 
     def _p(self, ins, cfg):
@@ -492,16 +494,17 @@ class Adjacency:
     def fwd(self, be, th, ins, cfg, padded):
         p = self._p(ins, cfg)
         shape = (p["n"], 3 * p["C"], p["V"], p["V"])
-        r = run(be, "adjacency_forward", th, dict(AT=nan_like(shape), pre=nan_like(shape), **ins), **p)
-        return dict(AT=r["AT"], pre=r["pre"])
+        r = run(be, "adjacency_forward", th, dict(AT=nan_like(shape), **ins), **p)
+        return dict(AT=r["AT"])
 
     def bwd(self, be, th, ins, cfg, dAT, acc, padded):
         p = self._p(ins, cfg)
-        pre = self.fwd(be, 1, ins, cfg, False)["pre"]
+        dAT = np.asarray(dAT, np.float32)
+        keep = dAT.copy()
         r = run(be, "adjacency_backward", th,
                 dict(drel=nan_like(ins["rel"].shape), dW4=acc["dW4"], db4=acc["db4"], dalpha=acc["dalpha"],
-                     dPA=acc["dPA"], dAT=np.asarray(dAT, np.float32), pre=pre, rel=ins["rel"], W4=ins["W4"],
-                     alpha=ins["alpha"]), **p)
+                     dPA=acc["dPA"], dAT=dAT, rel=ins["rel"], W4=ins["W4"], b4=ins["b4"], alpha=ins["alpha"]), **p)
+        np.testing.assert_array_equal(dAT, keep, err_msg="adjacency_backward changed its input dAT")
         return {k: r[k] for k in ("drel", "dW4", "db4", "dalpha", "dPA")}
 
 
@@ -959,15 +962,20 @@ def test_tconv_padding_is_zero(be):
     np.testing.assert_array_equal(y, [3, 4, 5, 4, 3])
 
 
-@pytest.mark.parametrize("case", Adjacency.CASES + [(2, 3, 12, 8, 25)], ids=str)
-def test_adjacency_without_pre_as_in_eval(be, threads, case):
-    """Eval passes no pre: AT alone, straight from the product's epilogue, must match the reference."""
+@pytest.mark.parametrize("case", [(2, 3, 12, 8, 25, 0.7), (3, 1, 20, 8, 20, 0.0)], ids=str)
+def test_adjacency_network_shapes(be, threads, case):
+    """Joint counts of the real graphs (whole and partial 16-lane vectors of V*V), forward and backward."""
     pair = PAIRS["adjacency"]
-    ins, cfg = pair.inputs(np.random.default_rng(seed("adj-eval", case)), case)
-    p = pair._p(ins, cfg)
-    shape = (p["n"], 3 * p["C"], p["V"], p["V"])
-    r = run(be, "adjacency_forward", threads, dict(AT=nan_like(shape), pre=None, **ins), **p)
-    close(r["AT"], pair.ref(ins, cfg)["AT"], what="AT")
+    rng = np.random.default_rng(seed("adj-net", case))
+    ins, cfg = pair.inputs(rng, case)
+    ins64 = {k: v.astype(np.float64) for k, v in ins.items()}
+    close(pair.fwd(be, threads, ins, cfg, False)["AT"], pair.ref(ins64, cfg)["AT"], what="AT")
+    dAT = f32(rng, *pair.ref(ins64, cfg)["AT"].shape)
+    want = pair.ref_grad(ins64, cfg, dAT.astype(np.float64))
+    acc = {k: np.zeros(want[k].shape, np.float32) for k in pair.ACC}
+    got = pair.bwd(be, threads, ins, cfg, dAT, acc, False)
+    for k, w in want.items():
+        close(np.asarray(got[k], np.float64).reshape(w.shape), w, what=f"adjacency.{k}")
 
 
 @pytest.mark.parametrize("case", Maxpool.CASES, ids=str)

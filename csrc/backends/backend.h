@@ -88,16 +88,15 @@ typedef void (*lane_fn)(void *arg, int chunk, int lane);
     X(relation_forward, (backend_ctx *ctx, float *rel, const float *qk, int n, int nrel, int R, int V))                \
     X(relation_backward, (backend_ctx *ctx, float *dqk, const float *drel, const float *rel, int n, int nrel, int R,   \
                           int V))                                                                                      \
-    /* Refined adjacency of the three subsets, transposed: pre_i [3C][V*V] = W4 [3C][R] rel_i(j) +                     \
-     * b4 (subset j reads relation j, or relation 0 when nrel = 1), AT_i[j][c][v][u] =                                 \
-     * alpha * pre[j*C+c][v][u] + PA[j][u][v]; pre may be NULL (eval: AT alone is wanted). Backward                  \
-     * consumes dAT (scaled in place): drel                                                                            \
-     * written; dW4, db4, dalpha, dPA accumulated. */                                                                  \
-    X(adjacency_forward, (backend_ctx *ctx, float *AT, float *pre, const float *rel, const float *W4, const float *b4, \
+    /* Refined adjacency of the three subsets, transposed: AT_i[j][c][v][u] = alpha * pre[j*C+c][v][u] +              \
+     * PA[j][u][v] with pre_i [3C][V*V] = W4 [3C][R] rel_i(j) + b4 (subset j reads relation j, or                       \
+     * relation 0 when nrel = 1); pre is not kept. Backward reads dAT (and b4 for dalpha, which is                     \
+     * sum dAT * pre): drel written; dW4, db4, dalpha, dPA accumulated. */                                             \
+    X(adjacency_forward, (backend_ctx *ctx, float *AT, const float *rel, const float *W4, const float *b4,             \
                           const float *alpha, const float *PA, int n, int nrel, int C, int R, int V))                  \
     X(adjacency_backward, (backend_ctx *ctx, float *drel, float *dW4, float *db4, float *dalpha, float *dPA,           \
-                           float *dAT, const float *pre, const float *rel, const float *W4, const float *alpha, int n, \
-                           int nrel, int C, int R, int V))                                                             \
+                           const float *dAT, const float *rel, const float *W4, const float *b4, const float *alpha,   \
+                           int n, int nrel, int C, int R, int V))                                                      \
     /* y_i [C][T][V] = act(shift[c] + base_i[c] + sum_j val_i[j*C+c] @ AT_i[j][c]) over the three                      \
      * subsets; base / shift may be NULL; act is ReLU when relu. Backward (no base/shift/ReLU:                         \
      * the driver routes those): dval_i rows [0, 3C) and dAT written. */                                               \

@@ -36,8 +36,7 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         OP(conv1x1_forward, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
                             1, V, 1, 0);
         OP(relation_forward, A->rel, A->qk, n, L->nrel, R, V);
-        OP(adjacency_forward, A->AT, train ? A->pre : NULL, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n,
-                              L->nrel, gc, R, V);
+        OP(adjacency_forward, A->AT, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n, L->nrel, gc, R, V);
         /* the three subsets' values and the down conv: one product */
         OP(conv1x1_forward, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,
                             V, 1, 0);
@@ -169,8 +168,8 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
     OP(aggregate_backward, S->dvd, ldvd, S->dAT, S->dagg, ldg, A->vd, ldvd, A->AT, n, gc, T, V);
     OP(conv1x1_backward, S->dX, ldx, g + o->Wvd, g + o->bvd, S->dvd, ldvd, A->X, ldx, w + o->Wvd, n, nvd, gi, T, V,
                          1);
-    OP(adjacency_backward, S->drel, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, A->pre, A->rel,
-                           w + o->W4, w + o->alpha, n, L->nrel, gc, R, V);
+    OP(adjacency_backward, S->drel, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, A->rel, w + o->W4,
+                           w + o->b4, w + o->alpha, n, L->nrel, gc, R, V);
     OP(relation_backward, S->dqk, S->drel, A->rel, n, L->nrel, R, V);
     OP(zero, S->dxm, sizeof(float) * n * gi * V);
     OP(conv1x1_backward, S->dxm, (size_t)gi * V, g + o->Wqk, g + o->bqk, S->dqk, 2 * (size_t)nq * V, A->xm,
@@ -181,7 +180,7 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
 /* ---- memory plans ------------------------------------------------------------------------------ */
 /* Activation buffers of one block for n persons; `shared` sizes eval's reused buffers instead. */
 typedef struct {
-    size_t act, xm, qk, rel, pre, vd, agg, pw, outpre, stat, ctv;
+    size_t act, xm, qk, rel, adj, vd, agg, pw, outpre, stat, ctv;
     size_t wgrad; /* the most weights + biases of one of the block's convolutions, or dW4 + db4 */
 } block_sizes;
 
@@ -197,11 +196,12 @@ static block_sizes sizes_of(const ctrgcn_model *m, int k, int T, size_t n) {
         z.xm = n * gi * V;
         z.qk = n * 2 * nq * V;
         z.rel = n * nq * VV;
-        z.pre = n * 3 * gc * VV;
+        z.adj = n * 3 * gc * VV;
         z.vd = n * (3 * gc + (L->down == 2 ? gc : 0)) * TV;
         z.agg = n * gc * TV;
         z.wgrad = MAXZ(conv_floats(2 * nq, gi, 1), conv_floats(3 * gc + (L->down == 2 ? gc : 0), gi, 1));
-        z.wgrad = MAXZ(z.wgrad, 3 * gc * (size_t)L->R + 3 * gc); /* the adjacency backward's dW4, db4 partials */
+        /* the adjacency backward's dW4, db4 partials, then one subset's dAT rel^T and row sums */
+        z.wgrad = MAXZ(z.wgrad, 4 * (gc * (size_t)L->R + gc));
     }
     z.pw = n * 3 * (size_t)L->B * TV;
     z.outpre = n * L->cout * ToV;
@@ -245,7 +245,7 @@ static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
         mx.xm = MAXZ(mx.xm, z.xm);
         mx.qk = MAXZ(mx.qk, z.qk);
         mx.rel = MAXZ(mx.rel, z.rel);
-        mx.pre = MAXZ(mx.pre, z.pre);
+        mx.adj = MAXZ(mx.adj, z.adj);
         mx.vd = MAXZ(mx.vd, z.vd);
         mx.pw = MAXZ(mx.pw, z.pw);
         t = out_frames(&m->blocks[k], t);
@@ -257,8 +257,7 @@ static size_t eval_layout(ctrgcn_session *s, arena *a, int N, int T) {
         A->xm = arena_take(a, mx.xm);
         A->qk = arena_take(a, mx.qk);
         A->rel = arena_take(a, mx.rel);
-        A->pre = arena_take(a, mx.pre);
-        A->AT = arena_take(a, mx.pre);
+        A->AT = arena_take(a, mx.adj);
         A->vd = arena_take(a, mx.vd);
         A->g = arena_take(a, mx.act);
         A->pw = A->P = arena_take(a, mx.pw);
@@ -334,8 +333,7 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
             A->xm = arena_take(a, z.xm);
             A->qk = arena_take(a, z.qk);
             A->rel = arena_take(a, z.rel);
-            A->pre = arena_take(a, z.pre);
-            A->AT = arena_take(a, z.pre);
+            A->AT = arena_take(a, z.adj);
             A->vd = arena_take(a, z.vd);
             A->agg = arena_take(a, z.agg);
             A->g = arena_take(a, z.agg);
@@ -358,7 +356,7 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
         mx.pw = MAXZ(mx.pw, z.pw);
         mx.vd = MAXZ(mx.vd, z.vd);
         mx.agg = MAXZ(mx.agg, MAXZ(z.agg, n * L->tcn_cin * (size_t)T * V));
-        mx.pre = MAXZ(mx.pre, z.pre);
+        mx.adj = MAXZ(mx.adj, z.adj);
         mx.rel = MAXZ(mx.rel, z.rel);
         mx.qk = MAXZ(mx.qk, z.qk);
         mx.xm = MAXZ(mx.xm, z.xm);
@@ -375,7 +373,7 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
     S->dZ = arena_take(a, mx.agg);
     S->dagg = arena_take(a, mx.agg);
     S->dvd = arena_take(a, mx.vd);
-    S->dAT = arena_take(a, mx.pre);
+    S->dAT = arena_take(a, mx.adj);
     S->drel = arena_take(a, mx.rel);
     S->dqk = arena_take(a, mx.qk);
     S->dxm = arena_take(a, mx.xm);

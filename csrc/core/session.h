@@ -13,7 +13,7 @@
  * (the backward reads them); in an eval lane all blocks share one set and X / Y alternate. */
 typedef struct {
     float *X, *Y;
-    float *xm, *qk, *rel, *pre, *AT, *vd, *agg, *g; /* spatial module */
+    float *xm, *qk, *rel, *AT, *vd, *agg, *g; /* spatial module */
     float *gstat, *dstat;                          /* BN [mean | invstd] */
     float *pw, *P, *outpre, *respre;               /* temporal module */
     float *pstat, *ostat, *rstat;

@@ -59,10 +59,9 @@
  *   mean_time_backward  dx acc, dy in; n C T V lddx
  *   relation_forward    rel out, qk in; n nrel R V
  *   relation_backward   dqk out, drel in, rel in; n nrel R V
- *   adjacency_forward   AT out, pre out? (absent: NULL, as in eval), rel in, W4 in, b4 in, alpha in [1],
- *                       PA in; n nrel (1|3) C R V
- *   adjacency_backward  drel out, dW4 acc, db4 acc, dalpha acc [1], dPA acc, dAT acc (consumed),
- *                       pre in, rel in, W4 in, alpha in [1]; n nrel C R V
+ *   adjacency_forward   AT out, rel in, W4 in, b4 in, alpha in [1], PA in; n nrel (1|3) C R V
+ *   adjacency_backward  drel out, dW4 acc, db4 acc, dalpha acc [1], dPA acc, dAT in, rel in, W4 in,
+ *                       b4 in, alpha in [1]; n nrel C R V
  *   aggregate_forward   y out, val in, AT in, base in?, shift in?; n C T V relu=0 ldy ldval ldbase
  *   aggregate_backward  dval out, dAT out, dy in, val in, AT in; n C T V lddval lddy ldval
  *   pool_forward        feat out, x in; N M F L
@@ -756,11 +755,11 @@ static void op_adjacency_forward(call *c) {
     int n, nrel, R, V, C;
     graph_params(c, &n, &nrel, &R, &V, &C);
     const size_t VV = (size_t)V * V, A = mul(c, MUL3(c, n, 3, C), VV);
-    const int AT = B(c, "AT", R_OUT, 'f', A, P_AUTO), pre = B(c, "pre", R_OUT, 'f', A, P_OPT);
+    const int AT = B(c, "AT", R_OUT, 'f', A, P_AUTO);
     const int rel = B(c, "rel", R_IN, 'f', mul(c, MUL3(c, n, nrel, R), VV), P_REQ);
     const int W4 = B(c, "W4", R_IN, 'f', MUL3(c, 3, C, R), P_REQ), b4 = B(c, "b4", R_IN, 'f', 3 * (size_t)C, P_REQ);
     const int al = B(c, "alpha", R_IN, 'f', 1, P_REQ), PA = B(c, "PA", R_IN, 'f', 3 * VV, P_REQ);
-    RUN(c->be->adjacency_forward(c->ctx, F(AT), F(pre), F(rel), F(W4), F(b4), F(al), F(PA), n, nrel, C, R, V));
+    RUN(c->be->adjacency_forward(c->ctx, F(AT), F(rel), F(W4), F(b4), F(al), F(PA), n, nrel, C, R, V));
 }
 
 static void op_adjacency_backward(call *c) {
@@ -770,10 +769,10 @@ static void op_adjacency_backward(call *c) {
     const int drel = B(c, "drel", R_OUT, 'f', REL, P_AUTO);
     const int dW4 = B(c, "dW4", R_ACC, 'f', MUL3(c, 3, C, R), P_REQ), db4 = B(c, "db4", R_ACC, 'f', 3 * (size_t)C, P_REQ);
     const int dal = B(c, "dalpha", R_ACC, 'f', 1, P_REQ), dPA = B(c, "dPA", R_ACC, 'f', 3 * VV, P_REQ);
-    const int dAT = B(c, "dAT", R_ACC, 'f', A, P_REQ), pre = B(c, "pre", R_IN, 'f', A, P_REQ);
-    const int rel = B(c, "rel", R_IN, 'f', REL, P_REQ), W4 = B(c, "W4", R_IN, 'f', MUL3(c, 3, C, R), P_REQ);
+    const int dAT = B(c, "dAT", R_IN, 'f', A, P_REQ), rel = B(c, "rel", R_IN, 'f', REL, P_REQ);
+    const int W4 = B(c, "W4", R_IN, 'f', MUL3(c, 3, C, R), P_REQ), b4 = B(c, "b4", R_IN, 'f', 3 * (size_t)C, P_REQ);
     const int al = B(c, "alpha", R_IN, 'f', 1, P_REQ);
-    RUN(c->be->adjacency_backward(c->ctx, F(drel), F(dW4), F(db4), F(dal), F(dPA), F(dAT), F(pre), F(rel), F(W4),
+    RUN(c->be->adjacency_backward(c->ctx, F(drel), F(dW4), F(db4), F(dal), F(dPA), F(dAT), F(rel), F(W4), F(b4),
                                   F(al), n, nrel, C, R, V));
 }
 

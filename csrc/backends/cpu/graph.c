@@ -56,13 +56,13 @@ static int subset_rows(int j, int C, int r0, int r1, int *lo, int *hi) {
     return *hi > *lo;
 }
 
-void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float *rel, const float *W4, const float *b4,
+void cpu_adjacency_forward(backend_ctx *ctx, float *AT, const float *rel, const float *W4, const float *b4,
                            const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
     const int VV = V * V, team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
     const float a = *alpha;
 #pragma omp parallel num_threads(team)
     {
-        /* PA transposed once per thread, so the epilogue below streams both operands */
+        /* PA transposed once per thread, so the product's epilogue streams both operands */
         float *PAT = cpu_scratch(ctx, base + cpu_thread());
         for (int j = 0; j < 3; j++)
             for (int v = 0; v < V; v++)
@@ -71,34 +71,29 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, float *pre, const float 
         for (int item = 0; item < n * parts; item++) {
             int r0, r1;
             const int i = cpu_item(item, parts, 3 * C, 4, &r0, &r1);
-            float *A = AT + (size_t)i * 3 * C * VV;
             const float *rl = rel + (size_t)i * nrel * R * VV;
             for (int j = 0; j < 3; j++) {
                 int lo, hi;
                 if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
-                const float *Wj = W4 + (size_t)lo * R, *rj = rl + (size_t)(nrel == 1 ? 0 : j) * R * VV;
-                const float *PATj = PAT + (size_t)j * VV;
-                if (!pre) { /* eval: AT straight from the product's epilogue, nothing else written */
-                    gemm_affine(A + (size_t)lo * VV, VV, Wj, R, rj, VV, hi - lo, VV, R, b4 + lo, a, PATj);
-                    continue;
-                }
-                float *P = pre + (size_t)i * 3 * C * VV;
-                gemm_taps(P + (size_t)lo * VV, VV, &Wj, R, &rj, &VV, 1, hi - lo, VV, R, b4 + lo, 0);
-                for (int row = lo; row < hi; row++)
-                    scale_add(A + (size_t)row * VV, P + (size_t)row * VV, a, PATj, (size_t)VV);
+                const float *rj = rl + (size_t)(nrel == 1 ? 0 : j) * R * VV;
+                gemm_affine(AT + ((size_t)i * 3 * C + lo) * VV, VV, W4 + (size_t)lo * R, R, rj, VV, hi - lo, VV, R,
+                            b4 + lo, a, PAT + (size_t)j * VV);
             }
         }
     }
 }
 
-/* Person by person and subset by subset, so that one subset's dAT (C x V*V floats) stays in cache
- * through all its uses: dalpha and dPA, the scaling into d(pre), db4, dW4 and drel. (Three sweeps
- * over the whole batch's dAT, as this was first written, cost twice as long: at the wide blocks
- * the batch's dAT is tens of MB.) Each thread's dPA, dW4 and db4 go to partials in its scratch
- * ([3][V][V] | [3C][R] | [3C]), summed at the end. */
+/* Every gradient is linear in alpha but dalpha, so the products run on the unscaled dAT and alpha
+ * scales their small results; dalpha = sum dAT * pre with pre = W4 rel + b4 is, row by row,
+ * sum_r W4[row][r] G[row][r] + b4[row] rowsum(dAT[row]) with G = dAT rel^T, the product dW4 takes
+ * anyway. So the forward keeps no pre (at the wide blocks tens of MB written, then read back) and
+ * dAT is read, never rewritten. Person by person and subset by subset, so that one subset's dAT
+ * (C x V*V floats) stays in cache through its pass (dPA, row sums) and its two products. Each
+ * thread's dPA, dW4 and db4 go to partials in its scratch ([3][V][V] | [3C][R] | [3C]) with room
+ * for one subset's G and row sums after them; the partials are summed at the end. */
 void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db4, float *dalpha, float *dPA,
-                            float *dAT, const float *pre, const float *rel, const float *W4, const float *alpha, int n,
-                            int nrel, int C, int R, int V) {
+                            const float *dAT, const float *rel, const float *W4, const float *b4, const float *alpha,
+                            int n, int nrel, int C, int R, int V) {
     const int VV = V * V, team = cpu_team(ctx), base = cpu_slot_base(), used = n < team ? n : team;
     const size_t nW = (size_t)3 * C * R, part = (size_t)3 * VV + nW + 3 * (size_t)C;
     const float a = *alpha;
@@ -107,28 +102,35 @@ void cpu_adjacency_backward(backend_ctx *ctx, float *drel, float *dW4, float *db
 #pragma omp parallel for num_threads(used) schedule(static) reduction(+ : da)
     for (int i = 0; i < n; i++) {
         float *pPA = cpu_scratch(ctx, base + cpu_thread()), *pW = pPA + 3 * VV, *pb = pW + nW;
+        float *G = pPA + part, *rs = G + (size_t)C * R;
         float *dr = drel + (size_t)i * nrel * R * VV;
         for (int j = 0; j < 3; j++) {
-            float *g = dAT + ((size_t)i * 3 * C + (size_t)j * C) * VV;
-            const float *P = pre + ((size_t)i * 3 * C + (size_t)j * C) * VV;
+            const float *g = dAT + ((size_t)i * 3 * C + (size_t)j * C) * VV;
             const float *rj = rel + ((size_t)i * nrel + (nrel == 1 ? 0 : j)) * R * VV;
+            const float *Wj = W4 + (size_t)j * C * R, *bj = b4 + (size_t)j * C;
             float *pj = pPA + (size_t)j * VV; /* [v][u]: transposed once, below */
+            for (int row = 0; row < C; row++) add_into(pj, g + (size_t)row * VV, (size_t)VV);
+            memset(rs, 0, sizeof(float) * (size_t)C);
+            rowsum_add(rs, g, VV, C, VV);
+            gemm(0, 1, C, R, VV, g, VV, rj, VV, 0.0f, G, R);
+            double dj = 0.0;
             for (int row = 0; row < C; row++) {
-                float *gr = g + (size_t)row * VV;
-                dot_f64(gr, P + (size_t)row * VV, (size_t)VV, &da);
-                for (int e = 0; e < VV; e++) {
-                    pj[e] += gr[e];
-                    gr[e] *= a;
+                float *wr = pW + ((size_t)j * C + row) * R;
+                for (int r = 0; r < R; r++) {
+                    wr[r] += a * G[(size_t)row * R + r];
+                    dj += (double)Wj[(size_t)row * R + r] * G[(size_t)row * R + r];
                 }
+                pb[(size_t)j * C + row] += a * rs[row];
+                dj += (double)bj[row] * rs[row];
             }
-            rowsum_add(pb + (size_t)j * C, g, VV, C, VV);
-            gemm(0, 1, C, R, VV, g, VV, rj, VV, 1.0f, pW + (size_t)j * C * R, R);
-            const float *Wj = W4 + (size_t)j * C * R;
-            if (nrel == 1) /* one relation read by all three subsets: their d(rel) summed */
+            da += dj;
+            /* d(rel) = alpha W4^T dAT; one relation read by all three subsets: their d(rel) summed */
+            if (nrel == 1)
                 gemm(1, 0, R, VV, C, Wj, R, g, VV, j ? 1.0f : 0.0f, dr, VV);
             else
                 gemm(1, 0, R, VV, C, Wj, R, g, VV, 0.0f, dr + (size_t)j * R * VV, VV);
         }
+        for (size_t e = 0; e < (size_t)nrel * R * VV; e++) dr[e] *= a;
     }
     for (int t = 0; t < used; t++) {
         const float *pPA = cpu_scratch(ctx, base + t), *pW = pPA + 3 * VV, *pb = pW + nW;

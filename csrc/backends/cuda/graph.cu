@@ -68,34 +68,32 @@ void cuda_relation_backward(backend_ctx *c, float *dqk, const float *drel, const
 }
 
 /* ---- refined adjacency ------------------------------------------------------------------------- */
-/* pre += b4 (after pre = W4 rel), AT = alpha * pre + PA^T per subset */
-static __global__ void adjacency_kernel(float *AT, float *pre, const float *b4, const float *alpha, const float *PA,
-                                        int C, int V, size_t count) {
+/* AT = alpha * (W4 rel + b4) + PA^T per subset, in place over the product W4 rel */
+static __global__ void adjacency_kernel(float *AT, const float *b4, const float *alpha, const float *PA, int C, int V,
+                                        size_t count) {
     const float a = *alpha; /* on the device, where training moves it */
     GRID_STRIDE(e, count) {
         const size_t VV = (size_t)V * V, row = e / VV % (3 * (size_t)C), j = row / C, v = e % VV / V, u = e % V;
-        const float p = pre[e] + b4[row];
-        pre[e] = p;
-        AT[e] = a * p + PA[j * VV + u * V + v];
+        AT[e] = a * (AT[e] + b4[row]) + PA[j * VV + u * V + v];
     }
 }
 
-void cuda_adjacency_forward(backend_ctx *c, float *AT, float *pre, const float *rel, const float *W4, const float *b4,
+void cuda_adjacency_forward(backend_ctx *c, float *AT, const float *rel, const float *W4, const float *b4,
                             const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
     const int VV = V * V;
     const long long sP = 3LL * C * VV, sR = (long long)nrel * R * VV;
-    if (!pre) pre = AT; /* eval: the product lands in AT, which the kernel then rewrites element by element */
     if (nrel == 1)
-        gemm_rm(c, 0, 0, 3 * C, VV, R, 1.0f, W4, R, 0, rel, VV, sR, 0.0f, pre, VV, sP, n);
+        gemm_rm(c, 0, 0, 3 * C, VV, R, 1.0f, W4, R, 0, rel, VV, sR, 0.0f, AT, VV, sP, n);
     else
         for (int j = 0; j < 3; j++)
             gemm_rm(c, 0, 0, C, VV, R, 1.0f, W4 + (size_t)j * C * R, R, 0, rel + (size_t)j * R * VV, VV, sR, 0.0f,
-                    pre + (size_t)j * C * VV, VV, sP, n);
+                    AT + (size_t)j * C * VV, VV, sP, n);
     const size_t count = (size_t)n * 3 * C * VV;
-    LAUNCH(c, adjacency_kernel, count, AT, pre, b4, alpha, PA, C, V, count);
+    LAUNCH(c, adjacency_kernel, count, AT, b4, alpha, PA, C, V, count);
 }
 
 /* Block partials of sum a[e]*b[e] (double), then one thread adds their sum to dst[0]. */
+#define DOT_PARTS 1024
 static __global__ void dot_partials_kernel(double *part, const float *a, const float *b, size_t count) {
     __shared__ double sh[32];
     double s = 0.0;
@@ -108,9 +106,19 @@ static __global__ void add_sum_kernel(float *dst, const double *part, int parts)
     for (int p = 0; p < parts; p++) s += part[p];
     dst[0] += (float)s;
 }
+/* dst[0] += sum a[e]*b[e] over count values; part: DOT_PARTS doubles of scratch */
+static void dot_add(backend_ctx *c, float *dst, double *part, const float *a, const float *b, size_t count) {
+    const unsigned parts = grid_for(count) < DOT_PARTS ? grid_for(count) : DOT_PARTS;
+    LAUNCH_GRID(c, dot_partials_kernel, parts, CUDA_THREADS, 0, part, a, b, count);
+    LAUNCH_GRID(c, add_sum_kernel, 1, 1, 0, dst, part, (int)parts);
+}
 static __global__ void scale_kernel(float *x, const float *alpha, size_t count) {
     const float a = *alpha;
     GRID_STRIDE(e, count) x[e] *= a;
+}
+static __global__ void axpy_kernel(float *y, const float *x, const float *alpha, size_t count) {
+    const float a = *alpha;
+    GRID_STRIDE(e, count) y[e] += a * x[e];
 }
 /* dPA[j][u][v] += S[j][v][u] */
 static __global__ void add_transposed_kernel(float *dPA, const float *S, int V, size_t count) {
@@ -120,29 +128,25 @@ static __global__ void add_transposed_kernel(float *dPA, const float *S, int V, 
     }
 }
 
+/* As on the CPU (cpu/graph.c): the products run on the unscaled dAT, alpha scales their sums, and
+ * dalpha = sum W4 * G + sum b4 * rowsum(dAT) with G = sum_i dAT_i rel_i^T, so no pre is kept. */
 void cuda_adjacency_backward(backend_ctx *c, float *drel, float *dW4, float *db4, float *dalpha, float *dPA,
-                             float *dAT, const float *pre, const float *rel, const float *W4, const float *alpha,
+                             const float *dAT, const float *rel, const float *W4, const float *b4, const float *alpha,
                              int n, int nrel, int C, int R, int V) {
     const int VV = V * V;
-    const size_t count = (size_t)n * 3 * C * VV;
     const long long sP = 3LL * C * VV, sR = (long long)nrel * R * VV;
-    const size_t s1 = (size_t)n * 3 * VV, s2 = 3 * (size_t)VV, pw = (size_t)n * 3 * C * R;
-    float *buf = (float *)cuda_scratch(c, 0, sizeof(float) * (s1 + s2 + pw));
-    const unsigned parts = grid_for(count) < 1024 ? grid_for(count) : 1024;
-    double *dpart = (double *)cuda_scratch(c, 1, sizeof(double) * parts);
+    const size_t s1 = (size_t)n * 3 * VV, s2 = 3 * (size_t)VV, pw = (size_t)n * 3 * C * R, nW = 3 * (size_t)C * R;
+    float *buf = (float *)cuda_scratch(c, 0, sizeof(float) * (s1 + s2 + pw + nW + 3 * (size_t)C));
+    double *dpart = (double *)cuda_scratch(c, 1, sizeof(double) * DOT_PARTS);
     const float *ones = cuda_ones(c, (size_t)(C > n ? C : n));
     if (!buf || !dpart || !ones) return;
-    float *S1 = buf, *S2 = S1 + s1, *P = S2 + s2;
-    /* dPA from the unscaled dAT: over each subset's C rows (one batched product), then persons */
+    float *S1 = buf, *S2 = S1 + s1, *P = S2 + s2, *G = P + pw, *rs = G + nW;
+    /* dPA: over each subset's C rows (one batched product), then persons */
     gemm_rm(c, 0, 0, 1, VV, C, 1.0f, ones, C, 0, dAT, VV, (long long)C * VV, 0.0f, S1, VV, VV, 3 * n);
     cuda_zero(c, S2, sizeof(float) * s2);
     sum_persons_add(c, S2, S1, n, s2);
     LAUNCH(c, add_transposed_kernel, s2, dPA, S2, V, s2);
-    /* dalpha = sum dAT * pre, then dAT becomes d(pre) = alpha * dAT */
-    LAUNCH_GRID(c, dot_partials_kernel, parts, CUDA_THREADS, 0, dpart, dAT, pre, count);
-    LAUNCH_GRID(c, add_sum_kernel, 1, 1, 0, dalpha, dpart, (int)parts);
-    LAUNCH(c, scale_kernel, count, dAT, alpha, count);
-    /* dW4 += sum_i dpre_i rel_i^T; db4 += row sums; drel_i = W4^T dpre_i */
+    /* G = sum_i dAT_i rel_i^T and the row sums of dAT; drel_i = W4^T dAT_i, then scaled by alpha */
     if (nrel == 1) {
         gemm_rm(c, 0, 1, 3 * C, R, VV, 1.0f, dAT, VV, sP, rel, VV, sR, 0.0f, P, R, 3LL * C * R, n);
         gemm_rm(c, 1, 0, R, VV, 3 * C, 1.0f, W4, R, 0, dAT, VV, sP, 0.0f, drel, VV, sR, n);
@@ -154,8 +158,15 @@ void cuda_adjacency_backward(backend_ctx *c, float *drel, float *dW4, float *db4
                     drel + (size_t)j * R * VV, VV, sR, n);
         }
     }
-    sum_persons_add(c, dW4, P, n, 3 * (size_t)C * R);
-    rows_sum_add(c, db4, dAT, (size_t)sP, n, 3 * C, (size_t)VV);
+    const size_t nrelv = (size_t)n * nrel * R * VV;
+    LAUNCH(c, scale_kernel, nrelv, drel, alpha, nrelv);
+    cuda_zero(c, G, sizeof(float) * (nW + 3 * (size_t)C));
+    sum_persons_add(c, G, P, n, nW);
+    rows_sum_add(c, rs, dAT, (size_t)sP, n, 3 * C, (size_t)VV);
+    dot_add(c, dalpha, dpart, W4, G, nW);
+    dot_add(c, dalpha, dpart, b4, rs, 3 * (size_t)C);
+    LAUNCH(c, axpy_kernel, nW, dW4, G, alpha, nW);
+    LAUNCH(c, axpy_kernel, 3 * (size_t)C, db4, rs, alpha, 3 * (size_t)C);
 }
 
 /* ---- aggregation ------------------------------------------------------------------------------- */

@@ -204,6 +204,27 @@ def test_tiny_model_gradients_match_pytorch_float64_autograd(variant, T):
         assert np.abs(grads[name] - ref).max() <= 1e-2 * max(np.abs(ref).max(), 1e-2 * G), name
 
 
+@pytest.mark.parametrize("variant", ["CTRGCN", "CTRGCN_lightV2"])
+def test_gradients_do_not_depend_on_the_threads(variant):
+    """Training's graph step runs in passes of one person per thread (the CPU's train_chunk), its
+    adjacencies recomputed in the backward: 1, 2 and 3 threads over 10 persons (passes of 1; of 2;
+    of 3, 3, 3 and 1) must give one loss and one set of gradients."""
+    m = tiny_model(variant)
+    x = np.random.default_rng(5).standard_normal((5, 3, 6, 5, 2)).astype(np.float32)
+    y = np.array([0, 3, 1, 2, 1])
+    results = []
+    for threads in (1, 2, 3):
+        m.set_threads(threads)
+        results.append(m.gradients(x, y))
+    m.set_threads(0)
+    loss0, g0 = results[0]
+    G = max(float(np.abs(v).max()) for v in g0.values())  # a conv bias before a BatchNorm: gradient ~0
+    for loss, g in results[1:]:
+        assert abs(loss - loss0) <= 1e-6 * max(1.0, abs(loss0))
+        for k, v in g0.items():
+            assert np.abs(g[k] - v).max() <= 1e-5 * max(np.abs(v).max(), 1e-2 * G), (k, np.abs(g[k] - v).max())
+
+
 GOLDEN_TRAIN = [("official/ntu_weights.npz", "official/ntu_train.npz"),
                 ("official/ucla_weights.npz", "official/ucla_train.npz"),
                 ("paddlevideo/CTRGCN_light_weights.npz", "paddlevideo/CTRGCN_light_train.npz"),

@@ -134,6 +134,12 @@ typedef struct ctrgcn_backend {
     /* Persons one eval pass carries (0 = the whole batch). The CPU carries one person through all
      * ten blocks per thread so its activations stay in cache; a GPU wants the whole batch. */
     int eval_chunk;
+    /* Persons per pass of training's graph step (refined adjacency and aggregation, forward and
+     * backward; 0 = the whole batch). The adjacencies and their gradients (3C x V x V floats a
+     * person: the largest tensors of a block) then live only for a pass and the backward recomputes
+     * them: the CPU takes one person per thread, so they stay in cache instead of going to memory
+     * and back three times; a GPU takes the whole batch. */
+    int (*train_chunk)(backend_ctx *ctx);
     /* How many passes run at once for `chunks` passes, and running them: fn(arg, chunk, lane)
      * for every chunk, with lane < lanes identifying the workspace to use. */
     int (*lanes)(backend_ctx *ctx, int chunks);

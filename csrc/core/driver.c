@@ -36,16 +36,31 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
         OP(conv1x1_forward, A->qk, 2 * (size_t)nq * V, A->xm, (size_t)gi * V, w + o->Wqk, w + o->bqk, n, 2 * nq, gi,
                             1, V, 1, 0);
         OP(relation_forward, A->rel, A->qk, n, L->nrel, R, V);
-        OP(adjacency_forward, A->AT, A->rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, n, L->nrel, gc, R, V);
-        /* the three subsets' values and the down conv: one product */
-        OP(conv1x1_forward, A->vd, (size_t)nvd * TV, A->X, (size_t)cin * TV, w + o->Wvd, w + o->bvd, n, nvd, gi, T,
-                            V, 1, 0);
         const float *down = L->down == 2 ? A->vd + 3 * (size_t)gc * TV : A->X;
-        const size_t lddown = L->down == 2 ? (size_t)nvd * TV : (size_t)cin * TV;
+        const size_t lddown = L->down == 2 ? (size_t)nvd * TV : (size_t)cin * TV, ldvd = (size_t)nvd * TV;
+        const size_t ldx = (size_t)cin * TV, ldg = (size_t)gc * TV, nrv = (size_t)nq * V * V;
+        /* The values (the three subsets' rows and the down conv's: one product), the refined
+         * adjacency and the aggregation, pass by pass (train_chunk, backend.h): a pass's values and
+         * adjacency are still in cache when the aggregation reads them, and training keeps no
+         * adjacency past its pass. Eval: one pass over the lane's persons, the spatial BN folded
+         * (its scale in the value rows; its shift, the down branch and the ReLU in the epilogue). */
+        const int chunk = train ? s->tp.chunk : n;
+        float *AT = train ? s->tp.s.AT : A->AT;
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+            const int m = n - i0 < chunk ? n - i0 : chunk;
+            OP(conv1x1_forward, A->vd + i0 * ldvd, ldvd, A->X + i0 * ldx, ldx, w + o->Wvd, w + o->bvd, m, nvd, gi, T,
+                                V, 1, 0);
+            OP(adjacency_forward, AT, A->rel + i0 * nrv, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, m, L->nrel,
+                                  gc, R, V);
+            if (train)
+                OP(aggregate_forward, A->agg + i0 * ldg, ldg, A->vd + i0 * ldvd, ldvd, AT, NULL, 0, NULL, 0, m, gc,
+                                      T, V);
+            else
+                OP(aggregate_forward, A->g + i0 * ldg, ldg, A->vd + i0 * ldvd, ldvd, AT, down + i0 * lddown, lddown,
+                                      w + o->gbn.gb + gc, 1, m, gc, T, V);
+        }
         if (train) {
             float *dn = s->tp.s.S2;
-            OP(aggregate_forward, A->agg, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, NULL, 0, NULL, 0, n, gc,
-                                  T, V);
             size_t ldd = lddown;
             if (L->down == 2) {
                 OP(bn_forward, dn, (size_t)gc * TV, down, lddown, n, gc, TV, w + o->dbn.gb, w + o->dbn.gb + gc,
@@ -56,10 +71,6 @@ static void block_forward(ctrgcn_session *s, int k, const float *w, block_acts *
             /* g = relu(BN(agg) + down), the sum and the activation in the normalising pass */
             OP(bn_forward, A->g, (size_t)gc * TV, A->agg, (size_t)gc * TV, n, gc, TV, w + o->gbn.gb,
                            w + o->gbn.gb + gc, A->gstat, RUN(o->gbn, gc), mom, down, ldd, 1);
-        } else {
-            /* folded: the spatial BN's scale sits in the value rows, its shift in the epilogue */
-            OP(aggregate_forward, A->g, (size_t)gc * TV, A->vd, (size_t)nvd * TV, A->AT, down, lddown,
-                                  w + o->gbn.gb + gc, 1, n, gc, T, V);
         }
         Z = A->g;
     }
@@ -165,11 +176,20 @@ static void block_backward(ctrgcn_session *s, int k, int n) {
                         w + o->dbn.gb, A->dstat, g + o->dbn.gb, g + o->dbn.gb + gc);
     OP(bn_backward, S->dagg, ldg, dg, ldg, A->agg, ldg, n, gc, TV, w + o->gbn.gb, A->gstat, g + o->gbn.gb,
                     g + o->gbn.gb + gc);
-    OP(aggregate_backward, S->dvd, ldvd, S->dAT, S->dagg, ldg, A->vd, ldvd, A->AT, n, gc, T, V);
+    /* pass by pass (as in the forward): the adjacency again, the aggregation's gradients, and the
+     * adjacency's from the pass's dAT while it is in cache */
+    const size_t nrv = (size_t)nq * V * V;
+    for (int i0 = 0; i0 < n; i0 += s->tp.chunk) {
+        const int m = n - i0 < s->tp.chunk ? n - i0 : s->tp.chunk;
+        const float *rel = A->rel + i0 * nrv;
+        OP(adjacency_forward, S->AT, rel, w + o->W4, w + o->b4, w + o->alpha, w + o->PA, m, L->nrel, gc, R, V);
+        OP(aggregate_backward, S->dvd + i0 * ldvd, ldvd, S->dAT, S->dagg + i0 * ldg, ldg, A->vd + i0 * ldvd, ldvd,
+                               S->AT, m, gc, T, V);
+        OP(adjacency_backward, S->drel + i0 * nrv, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, rel,
+                               w + o->W4, w + o->b4, w + o->alpha, m, L->nrel, gc, R, V);
+    }
     OP(conv1x1_backward, S->dX, ldx, g + o->Wvd, g + o->bvd, S->dvd, ldvd, A->X, ldx, w + o->Wvd, n, nvd, gi, T, V,
                          1);
-    OP(adjacency_backward, S->drel, g + o->W4, g + o->b4, g + o->alpha, g + o->PA, S->dAT, A->rel, w + o->W4,
-                           w + o->b4, w + o->alpha, n, L->nrel, gc, R, V);
     OP(relation_backward, S->dqk, S->drel, A->rel, n, L->nrel, R, V);
     OP(zero, S->dxm, sizeof(float) * n * gi * V);
     OP(conv1x1_backward, S->dxm, (size_t)gi * V, g + o->Wqk, g + o->bqk, S->dqk, 2 * (size_t)nq * V, A->xm,
@@ -333,7 +353,6 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
             A->xm = arena_take(a, z.xm);
             A->qk = arena_take(a, z.qk);
             A->rel = arena_take(a, z.rel);
-            A->AT = arena_take(a, z.adj);
             A->vd = arena_take(a, z.vd);
             A->agg = arena_take(a, z.agg);
             A->g = arena_take(a, z.agg);
@@ -356,7 +375,7 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
         mx.pw = MAXZ(mx.pw, z.pw);
         mx.vd = MAXZ(mx.vd, z.vd);
         mx.agg = MAXZ(mx.agg, MAXZ(z.agg, n * L->tcn_cin * (size_t)T * V));
-        mx.adj = MAXZ(mx.adj, z.adj);
+        mx.adj = MAXZ(mx.adj, sizes_of(m, k, T, p->chunk).adj);
         mx.rel = MAXZ(mx.rel, z.rel);
         mx.qk = MAXZ(mx.qk, z.qk);
         mx.xm = MAXZ(mx.xm, z.xm);
@@ -373,6 +392,7 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
     S->dZ = arena_take(a, mx.agg);
     S->dagg = arena_take(a, mx.agg);
     S->dvd = arena_take(a, mx.vd);
+    S->AT = arena_take(a, mx.adj);
     S->dAT = arena_take(a, mx.adj);
     S->drel = arena_take(a, mx.rel);
     S->dqk = arena_take(a, mx.qk);
@@ -382,8 +402,11 @@ static size_t train_layout(ctrgcn_session *s, arena *a, int N, int T0) {
 
 ctrgcn_status driver_train_plan(ctrgcn_session *s, int N, int T) {
     train_plan *p = &s->tp;
-    if (p->mem && p->N == N && p->T == T) return CTRGCN_OK;
+    const int persons = N * s->model->spec.num_person, want = s->be->train_chunk(s->ctx);
+    const int chunk = want > 0 && want < persons ? want : persons;
+    if (p->mem && p->N == N && p->T == T && p->chunk == chunk) return CTRGCN_OK;
     p->N = p->T = 0;
+    p->chunk = chunk;
     s->has_forward = 0;
     const ctrgcn_status st = plan_build(s, &p->mem, train_layout, N, T, 1, "training");
     if (st != CTRGCN_OK) return st;

@@ -13,7 +13,7 @@
  * (the backward reads them); in an eval lane all blocks share one set and X / Y alternate. */
 typedef struct {
     float *X, *Y;
-    float *xm, *qk, *rel, *AT, *vd, *agg, *g; /* spatial module */
+    float *xm, *qk, *rel, *AT, *vd, *agg, *g; /* spatial module (AT: eval only) */
     float *gstat, *dstat;                          /* BN [mean | invstd] */
     float *pw, *P, *outpre, *respre;               /* temporal module */
     float *pstat, *ostat, *rstat;
@@ -21,10 +21,11 @@ typedef struct {
     int T, To;
 } block_acts;
 
-/* Buffers of the training backward, and S2 for the forward's BN outputs that a later BN reads (the
- * down and residual branches), shared by all blocks. */
+/* Buffers of the training backward, S2 for the forward's BN outputs that a later BN reads (the
+ * down and residual branches), and AT / dAT for one pass of the graph step (tp.chunk persons),
+ * shared by all blocks. */
 typedef struct {
-    float *dX, *dY, *D1, *D2, *dP, *dPW, *dZ, *dvd, *dagg, *dAT, *drel, *dqk, *dxm, *S2;
+    float *dX, *dY, *D1, *D2, *dP, *dPW, *dZ, *dvd, *dagg, *AT, *dAT, *drel, *dqk, *dxm, *S2;
 } train_scratch;
 
 typedef struct {
@@ -35,7 +36,7 @@ typedef struct {
 } eval_plan;
 
 typedef struct {
-    int N, T;
+    int N, T, chunk; /* chunk: persons per pass of the graph step (backend.h, train_chunk) */
     void *mem;
     float *x, *in, *in_bn, *in_stat, *feat, *logits, *dlogits, *targets, *dfeat;
     double *loss;

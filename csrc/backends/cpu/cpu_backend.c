@@ -42,6 +42,7 @@ static ctrgcn_status cpu_reserve(backend_ctx *c, size_t floats) {
 }
 
 static int cpu_lanes(backend_ctx *c, int chunks) { return chunks < c->threads ? chunks : c->threads; }
+static int cpu_train_chunk(backend_ctx *c) { return c->threads; }
 
 static void cpu_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg) {
     (void)c;
@@ -81,6 +82,7 @@ const ctrgcn_backend ctrgcn_cpu_backend = {
     .release = cpu_release,
     .reserve = cpu_reserve,
     .eval_chunk = 1,
+    .train_chunk = cpu_train_chunk,
     .lanes = cpu_lanes,
     .run_lanes = cpu_run_lanes,
     .alloc = cpu_alloc,

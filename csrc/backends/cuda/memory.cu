@@ -206,6 +206,11 @@ int cuda_lanes(backend_ctx *c, int chunks) {
     return 1;
 }
 
+static int cuda_train_chunk(backend_ctx *c) {
+    (void)c;
+    return 0; /* the whole batch: one launch per op */
+}
+
 /* ---- the eval pass as a CUDA graph --------------------------------------------------------------
  * A batch-1 pass is some 150 small launches; replaying them as one graph takes the host's launch
  * cost off the critical path. Correctness rests on the signature: the graph replays only when a
@@ -448,6 +453,7 @@ static const ctrgcn_backend table = [] {
     t.release = cuda_release;
     t.reserve = cuda_reserve;
     t.eval_chunk = 0;
+    t.train_chunk = cuda_train_chunk;
     t.lanes = cuda_lanes;
     t.run_lanes = cuda_run_lanes;
     t.alloc = cuda_alloc;

@@ -154,6 +154,12 @@ class FmaPeak:
         self.run.argtypes = [ctypes.c_long, ctypes.c_int]
         self.flops_per_iter = getattr(self.lib, prefix + "_flops_per_iter")()
 
+    def handoff_ns(self, rounds=15):
+        """One-way time of a cache line passing between two threads (fma_peak.c, core_handoff_ns)."""
+        f = self.lib.core_handoff_ns
+        f.restype, f.argtypes = ctypes.c_double, [ctypes.c_int]
+        return f(rounds)
+
     def gflops(self, threads, runs, seconds=0.3):
         """Best GFLOP/s of ``runs`` runs of about ``seconds`` each on ``threads`` threads."""
         run = self.run
@@ -328,6 +334,10 @@ def main():
                     g = f.gflops(threads, R["peak_runs"])
                     peaks[(when, width, threads)] = g
                     table.row(f"{threads} thread(s)", f"{g:.1f} GFLOP/s", g)
+            if fma is not None and cores() >= 2:
+                # where the two cores sit: sharing a last-level cache (~40 ns here) or not (~190 ns);
+                # this VM moves between the two, and work split over both cores moves with it
+                out(f"# cross-core cache-line handoff ({when}): {fma.handoff_ns():.0f} ns one way")
 
         measure_peak("start")
 

@@ -1,4 +1,5 @@
-/* The machine's fp32 FMA ceiling, for benchmarks/engine_speed.py.
+/* The machine's fp32 FMA ceiling, for benchmarks/engine_speed.py (and, at the end, the cost of a
+ * cache line passing between two cores: core_handoff_ns).
  *
  * A register-only AVX2 loop: 10 independent _mm256_fmadd_ps accumulator chains per thread (enough to
  * cover the FMA latency x the number of FMA ports on current x86 cores), no loads or stores inside the
@@ -94,3 +95,53 @@ static double run_chains(float (*chain)(long, float), long iters, int threads)
 double fma_peak512_run(long iters, int threads) { return run_chains(chains512, iters, threads); }
 
 double fma_peak_run(long iters, int threads) { return run_chains(chains, iters, threads); }
+
+/* The other probe of the machine: how long one cache line takes to pass from one core to the other
+ * (two threads take turns writing a counter; the median of `rounds` timed batches of 20,000 turns,
+ * one way, in ns). About 40 ns where the two cores share a last-level cache, three to five times that
+ * where they do not (different dies): a virtual machine may move its cores between the two cases,
+ * and whatever splits one person's work over both cores, whose every op reads what the other core
+ * wrote, slows down with it while a register-only FMA loop does not. */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double core_handoff_ns(int rounds)
+{
+    enum { TURNS = 20000 };
+    _Alignas(64) static atomic_long flag;
+    if (rounds < 1)
+        rounds = 1;
+    double *t = malloc(sizeof(double) * (size_t)rounds);
+    if (!t)
+        return -1.0;
+    for (int r = 0; r < rounds; r++) {
+        atomic_store(&flag, 0);
+        double t0 = 0.0, t1 = 0.0;
+#pragma omp parallel num_threads(2)
+        {
+            const long me = omp_get_thread_num();
+#pragma omp barrier
+            if (me == 0)
+                t0 = omp_get_wtime();
+            if (omp_get_num_threads() == 2)
+                for (long i = 0; i < TURNS; i++) {
+                    while (atomic_load_explicit(&flag, memory_order_acquire) != 2 * i + me)
+                        ;
+                    atomic_store_explicit(&flag, 2 * i + me + 1, memory_order_release);
+                }
+            if (me == 0)
+                t1 = omp_get_wtime();
+        }
+        t[r] = (t1 - t0) * 1e9 / (2.0 * TURNS);
+    }
+    qsort(t, (size_t)rounds, sizeof(double), cmp_double);
+    const double median = t[rounds / 2];
+    free(t);
+    return median;
+}

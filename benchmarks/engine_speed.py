@@ -335,8 +335,8 @@ def main():
                     peaks[(when, width, threads)] = g
                     table.row(f"{threads} thread(s)", f"{g:.1f} GFLOP/s", g)
             if fma is not None and cores() >= 2:
-                # where the two cores sit: sharing a last-level cache (~40 ns here) or not (~190 ns);
-                # this VM moves between the two, and work split over both cores moves with it
+                # where the two cores sit: sharing a last-level cache (42-46 ns on the development VM)
+                # or not (179-218 ns); the one-person two-core speed-up has followed it (fma_peak.c)
                 out(f"# cross-core cache-line handoff ({when}): {fma.handoff_ns():.0f} ns one way")
 
         measure_peak("start")

@@ -94,13 +94,3 @@ CTRGCN_HOT_BODY(sum_f64, (const float *a, size_t n, double *s)) {
     *s += f64_total(l);
 }
 CTRGCN_HOT_ENTRY(sum_f64, (const float *a, size_t n, double *s), (a, n, s))
-
-CTRGCN_HOT_BODY(dot_f64, (const float *a, const float *b, size_t n, double *s)) {
-    double l[F64_LANES] = {0};
-    size_t j = 0;
-    for (; j + F64_LANES <= n; j += F64_LANES)
-        for (int k = 0; k < F64_LANES; k++) l[k] += (double)a[j + k] * b[j + k];
-    for (; j < n; j++) l[0] += (double)a[j] * b[j];
-    *s += f64_total(l);
-}
-CTRGCN_HOT_ENTRY(dot_f64, (const float *a, const float *b, size_t n, double *s), (a, b, n, s))

@@ -67,10 +67,9 @@ static inline void prefetch_span(const void *p, size_t bytes) {
 
 /* y[rows][cols] (ldy) = b[row] (or 0 when b is NULL). */
 void rows_fill(float *y, int ldy, const float *b, int rows, int cols);
-/* *s += sum a[0..n) and *s += sum a[j] * b[j], accumulated in double. */
+/* *s += sum a[0..n), accumulated in double. */
 void sum_f64(const float *a, size_t n, double *s);
-void dot_f64(const float *a, const float *b, size_t n, double *s);
-/* The double sums over float rows (these two, BatchNorm's moments) keep F64_LANES independent
+/* The double sums over float rows (this one, BatchNorm's moments) keep F64_LANES independent
  * partial sums: with fewer, the adds' latency, not the memory, sets the pace (one chain of four
  * lanes ran at about one value a cycle). f64_total folds the lanes pairwise. */
 #define F64_LANES 16

@@ -55,11 +55,13 @@ def pretrained(name: Optional[str] = None) -> Union[List[str], Model]:
     return load(os.path.join(pretrained_dir(), name + SUFFIX))
 
 
-def pretrained_ensemble(family: str = DEFAULT_FAMILY, weights: Optional[Sequence[float]] = None) -> Ensemble:
+def pretrained_ensemble(family: str = DEFAULT_FAMILY, weights: Optional[Sequence[float]] = None,
+                        tuned: bool = True) -> Ensemble:
     """The shipped streams of ``family`` (``<family>_joint``, ``_bone``, ``_motion``, ``_bone_motion``:
-    those shipped, in that order) as one ``ctrgcn.Ensemble`` that takes joints; ``weights`` one per
-    stream found (default: equal, as the accuracy table's ensemble). ``ctrgcn.InputError`` when the
-    family has no shipped stream."""
+    those shipped, in that order) as one ``ctrgcn.Ensemble`` that takes joints; with ``tuned`` (the
+    default) each stream's model trained on the tuned recipe (``<family>_<stream>_aug``) where one is
+    shipped, else the official recipe's. ``weights`` one per stream found (default: equal, as the
+    accuracy table's ensemble). ``ctrgcn.InputError`` when the family has no shipped stream."""
     from ctrgcn.ensemble import Ensemble
     names = available()
     streams = [s for s in STREAMS if f"{family}_{s}" in names]
@@ -70,4 +72,5 @@ def pretrained_ensemble(family: str = DEFAULT_FAMILY, weights: Optional[Sequence
     if weights is not None and len(weights) != len(streams):
         raise InputError(f"{len(weights)} weights for the {len(streams)} shipped streams of {family!r} "
                          f"({', '.join(streams)})")
-    return Ensemble([pretrained(f"{family}_{s}") for s in streams], streams, weights)
+    chosen = [f"{family}_{s}_aug" if tuned and f"{family}_{s}_aug" in names else f"{family}_{s}" for s in streams]
+    return Ensemble([pretrained(n) for n in chosen], streams, weights)

@@ -67,6 +67,14 @@ def test_shipped_streams_as_one_ensemble(shared, capsys):
     assert predict_main([str(clip), "--ensemble", "--json", "--top-k", "2"]) == 0
     top = json.loads(capsys.readouterr().out)[0]["top"]
     assert top[0]["index"] == int(want.argmax()) and top[0]["class"] == ctrgcn.NWUCLA_CLASSES[int(want.argmax())]
+    # each stream's tuned-recipe model where one is shipped; tuned=False keeps the official recipe's
+    official = ctrgcn.pretrained_ensemble(tuned=False)
+    x = prepare(ens.models[0], tmvc, "joint")[None]
+    for k, s in enumerate(streams):
+        aug = f"nwucla_ctrgcn_{s}_aug" in ctrgcn.pretrained()
+        want_t = ctrgcn.pretrained(f"nwucla_ctrgcn_{s}_aug" if aug else f"nwucla_ctrgcn_{s}")(x)
+        np.testing.assert_array_equal(ens.models[k](x), want_t)
+        np.testing.assert_array_equal(official.models[k](x), ctrgcn.pretrained(f"nwucla_ctrgcn_{s}")(x))
     weighted = ctrgcn.pretrained_ensemble(weights=[2.0] + [1.0] * (len(streams) - 1))
     assert weighted.weights[0] == 2.0
     for bad in (dict(family="ntu60_ctrgcn"), dict(weights=[1.0] * (len(streams) + 1))):

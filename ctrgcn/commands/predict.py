@@ -5,7 +5,8 @@ INPUT: an NTU RGB+D ``.skeleton``, an NW-UCLA ``.json``, or a ``.npy`` / ``.npz`
 (T, M, V, C) or (C, T, V, M) (a sequences ``.npz`` gives one prediction per sequence). The model's own
 preprocessing is applied (``ctrgcn/inputs.py``). Without ``--weights`` the shipped NW-UCLA model
 (``nwucla_ctrgcn_joint``) is used where the inputs fit it; ``--ensemble`` fuses every shipped stream of
-a family (default ``nwucla_ctrgcn``: joint, bone, motion, bone-motion, equal weights)."""
+a family (default ``nwucla_ctrgcn``: joint, bone, motion, bone-motion, equal weights; each stream's
+tuned-recipe model where one is shipped)."""
 from __future__ import annotations
 
 import argparse
@@ -80,7 +81,7 @@ def main(argv: Optional[Sequence[str]]) -> int:
     which.add_argument("--weights", help="a weight file (any format ctrgcn.load reads) or a shipped model's name")
     which.add_argument("--ensemble", nargs="?", const="nwucla_ctrgcn", metavar="FAMILY",
                        help="fuse the shipped streams <FAMILY>_joint, _bone, _motion, _bone_motion (those shipped; "
-                            "equal weights; default family nwucla_ctrgcn)")
+                            "equal weights; a stream's tuned-recipe model where shipped; default family nwucla_ctrgcn)")
     ap.add_argument("--modality", default="joint", choices=("joint", "bone", "motion", "bone_motion"),
                     help="the input stream the model was trained on (default joint)")
     ap.add_argument("--preprocess", default="auto", choices=("auto", "nwucla", "crop"),

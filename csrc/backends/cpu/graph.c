@@ -5,10 +5,16 @@
 #include "backends/cpu/cpu.h"
 #include "layers/layers.h"
 
+/* With fewer persons than threads (batch 1) each thread takes a range of channels, the range the
+ * op before it wrote on that thread, so the time mean reads from its own core's cache. */
 void cpu_mean_time_forward(backend_ctx *ctx, float *y, const float *x, size_t ldx, int n, int C, int T, int V) {
-    const int team = cpu_team(ctx);
+    const int team = cpu_team(ctx), parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int i = 0; i < n; i++) mean_time(y + (size_t)i * C * V, x + i * ldx, C, T, V);
+    for (int item = 0; item < n * parts; item++) {
+        int c0, c1;
+        const int i = cpu_item(item, parts, C, 1, &c0, &c1);
+        if (c1 > c0) mean_time(y + ((size_t)i * C + c0) * V, x + i * ldx + (size_t)c0 * T * V, c1 - c0, T, V);
+    }
 }
 
 void cpu_mean_time_backward(backend_ctx *ctx, float *dx, size_t lddx, const float *dy, int n, int C, int T, int V) {
@@ -24,15 +30,19 @@ void cpu_mean_time_backward(backend_ctx *ctx, float *dx, size_t lddx, const floa
         }
 }
 
+/* Rows r of the nrel*R relation rows of a person, split among threads at batch 1 (a row needs only
+ * its own q and k rows). */
 void cpu_relation_forward(backend_ctx *ctx, float *rel, const float *qk, int n, int nrel, int R, int V) {
-    const int team = cpu_team(ctx), nq = nrel * R;
+    const int team = cpu_team(ctx), nq = nrel * R, parts = cpu_parts(n, team);
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < nrel; j++) {
-            const float *q = qk + (size_t)i * 2 * nq * V;
-            ctrgc_relation(rel + ((size_t)i * nq + (size_t)j * R) * V * V, q + (size_t)j * R * V,
-                           q + (size_t)(nq + j * R) * V, R, V);
-        }
+    for (int item = 0; item < n * parts; item++) {
+        int r0, r1;
+        const int i = cpu_item(item, parts, nq, 1, &r0, &r1);
+        const float *q = qk + (size_t)i * 2 * nq * V;
+        if (r1 > r0)
+            ctrgc_relation(rel + ((size_t)i * nq + r0) * V * V, q + (size_t)r0 * V, q + (size_t)(nq + r0) * V, r1 - r0,
+                           V);
+    }
 }
 
 void cpu_relation_backward(backend_ctx *ctx, float *dqk, const float *drel, const float *rel, int n, int nrel, int R,

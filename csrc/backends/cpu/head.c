@@ -43,9 +43,10 @@ void cpu_persons_backward(backend_ctx *ctx, float *dx, const float *dy, int N, i
     persons_copy(ctx, dx, dy, N, C, T, V, M, 0);
 }
 
+/* Over (sample, channel) pairs: at batch 1 each thread takes the channels it wrote last. */
 void cpu_pool_forward(backend_ctx *ctx, float *feat, const float *x, int N, int M, int F, size_t L) {
     const int team = cpu_team(ctx);
-#pragma omp parallel for num_threads(team) schedule(static)
+#pragma omp parallel for num_threads(team) schedule(static) collapse(2)
     for (int n = 0; n < N; n++)
         for (int c = 0; c < F; c++) {
             double total = 0.0;

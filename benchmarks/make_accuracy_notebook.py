@@ -160,17 +160,14 @@ if all(s in scores for s in streams):
               f"{part * 100:.2f}%")
     # the same streams with some trained on the tuned recipe instead (the "_aug" runs), every choice
     from itertools import combinations
-    swaps, seen = [s + "_aug" for s in streams if s + "_aug" in scores], set()
     for n in (3, 4):
+        swaps = [s for s in streams[:n] if s + "_aug" in scores]
         for k in range(1, len(swaps) + 1):
             for chosen in combinations(swaps, k):
-                tuned = [s + "_aug" if s + "_aug" in chosen else s for s in streams[:n]]
-                if not any(s.endswith("_aug") for s in tuned) or tuple(tuned) in seen:
-                    continue
-                seen.add(tuple(tuned))
+                tuned = [s + "_aug" if s in chosen else s for s in streams[:n]]
                 acc = metrics.topk_accuracy(metrics.fuse([scores[s] for s in tuned]), labels)
-                which = " and ".join(s.split("_", 2)[2].removesuffix("_aug") for s in chosen if s in tuned)
-                print(f"{n}-stream ensemble with the tuned-recipe {which} stream{'s' if ' and ' in which else ''}, "
+                which = " and ".join(s.split("_", 2)[2] for s in chosen)
+                print(f"{n}-stream ensemble with the tuned-recipe {which} stream{'s' if k > 1 else ''}, "
                       f"equal weights: {acc * 100:.2f}%")
 else:
     have = [s for s in streams if s in scores]

@@ -62,14 +62,14 @@ def test_shipped_streams_as_one_ensemble(shared, capsys):
     assert ens.classes == list(ctrgcn.NWUCLA_CLASSES)
     tmvc = to_tmvc(read_recordings(str(clip))[0][1], 3, 20, "clip")
     want = sum(m(prepare(m, tmvc, s)[None]).astype(np.float64) for m, s in zip(ens.models, streams))
-    got = ens.scores(prepare(ens.models[0], tmvc, "joint")[None])
+    x = prepare(ens.models[0], tmvc, "joint")[None]
+    got = ens.scores(x)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     assert predict_main([str(clip), "--ensemble", "--json", "--top-k", "2"]) == 0
     top = json.loads(capsys.readouterr().out)[0]["top"]
     assert top[0]["index"] == int(want.argmax()) and top[0]["class"] == ctrgcn.NWUCLA_CLASSES[int(want.argmax())]
     # each stream's tuned-recipe model where one is shipped; tuned=False keeps the official recipe's
     official = ctrgcn.pretrained_ensemble(tuned=False)
-    x = prepare(ens.models[0], tmvc, "joint")[None]
     for k, s in enumerate(streams):
         aug = f"nwucla_ctrgcn_{s}_aug" in ctrgcn.pretrained()
         want_t = ctrgcn.pretrained(f"nwucla_ctrgcn_{s}_aug" if aug else f"nwucla_ctrgcn_{s}")(x)

@@ -29,8 +29,8 @@ NW-UCLA view 3 (464 clips, the official protocol: train on views 1 and 2). The m
 training list repeated 5 times), one run at a time on this machine's two cores; the rows marked *tuned* train
 with the seed article's tuned recipe instead (warm-up cosine lr, mixup 0.2, label smoothing 0.1, weight decay
 4e-4; 65 epochs, configs `nwucla_ctrgcn_light_joint_aug`, `nwucla_ctrgcn_lightv2_joint_aug` for the light
-variants, `nwucla_ctrgcn_bone_motion_aug`, `nwucla_ctrgcn_bone_aug` and `nwucla_ctrgcn_motion_aug` for CTRGCN's
-other streams).
+variants, `nwucla_ctrgcn_joint_aug`, `nwucla_ctrgcn_bone_aug`, `nwucla_ctrgcn_motion_aug` and
+`nwucla_ctrgcn_bone_motion_aug` for CTRGCN's four streams).
 The table's top-1 is the
 **last epoch's** (no choosing by the validation view); the best epoch stands beside it, from the log.
 Models whose run has not finished show as *not trained yet*, with their progress.
@@ -58,6 +58,7 @@ RUNS = [  # name, variant, stream (modality)
     ("nwucla_ctrgcn_bone_motion_aug", "CTRGCN", "bone_motion"),
     ("nwucla_ctrgcn_bone_aug", "CTRGCN", "bone"),
     ("nwucla_ctrgcn_motion_aug", "CTRGCN", "motion"),
+    ("nwucla_ctrgcn_joint_aug", "CTRGCN", "joint"),
 ]
 def recipe(name):
     return "tuned" if name.endswith("_aug") else "official"

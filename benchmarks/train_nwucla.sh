@@ -12,7 +12,7 @@
 # Two cores: run nothing else heavy meanwhile, and never a benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-"joint bone motion bone_motion light_joint lightv1_joint lightv2_joint light_joint_aug lightv2_joint_aug bone_motion_aug bone_aug motion_aug"}
+RUNS=${RUNS:-"joint bone motion bone_motion light_joint lightv1_joint lightv2_joint light_joint_aug lightv2_joint_aug bone_motion_aug bone_aug motion_aug joint_aug"}
 WORK_ROOT=${WORK_ROOT:-runs}      # smoke tests: WORK_ROOT=/tmp/r EXTRA="--set epochs=1 --set train_subset=8"
 SHIP_DIR=${SHIP_DIR:-ctrgcn/pretrained}
 RESULTS=${RESULTS:-benchmarks/results/nwucla}

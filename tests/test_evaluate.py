@@ -124,7 +124,7 @@ def test_eval_on_prepared_ntu(shared, tmp_path, capsys):
 SHIPPED_NWUCLA = ["nwucla_ctrgcn_joint", "nwucla_ctrgcn_bone", "nwucla_ctrgcn_motion", "nwucla_ctrgcn_bone_motion",
                   "nwucla_ctrgcn_light_joint", "nwucla_ctrgcn_lightv1_joint", "nwucla_ctrgcn_lightv2_joint",
                   "nwucla_ctrgcn_light_joint_aug", "nwucla_ctrgcn_lightv2_joint_aug", "nwucla_ctrgcn_bone_motion_aug",
-                  "nwucla_ctrgcn_bone_aug", "nwucla_ctrgcn_motion_aug"]
+                  "nwucla_ctrgcn_bone_aug", "nwucla_ctrgcn_motion_aug", "nwucla_ctrgcn_joint_aug"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_NWUCLA)

@@ -59,13 +59,6 @@ void cpu_relation_backward(backend_ctx *ctx, float *dqk, const float *drel, cons
     }
 }
 
-/* Rows [lo, hi) of subset j within [r0, r1): 0 when they do not meet. */
-static int subset_rows(int j, int C, int r0, int r1, int *lo, int *hi) {
-    *lo = r0 > j * C ? r0 : j * C;
-    *hi = r1 < (j + 1) * C ? r1 : (j + 1) * C;
-    return *hi > *lo;
-}
-
 void cpu_adjacency_forward(backend_ctx *ctx, float *AT, const float *rel, const float *W4, const float *b4,
                            const float *alpha, const float *PA, int n, int nrel, int C, int R, int V) {
     const int VV = V * V, team = cpu_team(ctx), parts = cpu_parts(n, team), base = cpu_slot_base();
@@ -77,16 +70,18 @@ void cpu_adjacency_forward(backend_ctx *ctx, float *AT, const float *rel, const 
         for (int j = 0; j < 3; j++)
             for (int v = 0; v < V; v++)
                 for (int u = 0; u < V; u++) PAT[(size_t)j * VV + v * V + u] = PA[(size_t)j * VV + u * V + v];
+        /* At batch 1 each thread takes the same channel range of every subset: the range the
+         * aggregation after it reads on that thread (rows c, C + c, 2C + c), so the adjacency
+         * stays in the cache of the core that wrote it. */
 #pragma omp for schedule(static)
         for (int item = 0; item < n * parts; item++) {
-            int r0, r1;
-            const int i = cpu_item(item, parts, 3 * C, 4, &r0, &r1);
+            int c0, c1;
+            const int i = cpu_item(item, parts, C, 1, &c0, &c1);
             const float *rl = rel + (size_t)i * nrel * R * VV;
-            for (int j = 0; j < 3; j++) {
-                int lo, hi;
-                if (!subset_rows(j, C, r0, r1, &lo, &hi)) continue;
+            for (int j = 0; j < 3 && c1 > c0; j++) {
+                const int lo = j * C + c0;
                 const float *rj = rl + (size_t)(nrel == 1 ? 0 : j) * R * VV;
-                gemm_affine(AT + ((size_t)i * 3 * C + lo) * VV, VV, W4 + (size_t)lo * R, R, rj, VV, hi - lo, VV, R,
+                gemm_affine(AT + ((size_t)i * 3 * C + lo) * VV, VV, W4 + (size_t)lo * R, R, rj, VV, c1 - c0, VV, R,
                             b4 + lo, a, PAT + (size_t)j * VV);
             }
         }

@@ -152,6 +152,10 @@ typedef struct ctrgcn_backend {
     void (*download)(backend_ctx *ctx, void *host_dst, const void *src, size_t bytes);
     void (*zero)(backend_ctx *ctx, void *p, size_t bytes);
     void (*sync)(backend_ctx *ctx);
+    /* The session's op profiler turned on or off (it syncs around every op): a backend that records
+     * passes to replay them (CUDA graphs) runs them directly while it is on, so that each op runs,
+     * and is timed and counted, once. */
+    void (*profiling)(backend_ctx *ctx, int on);
     /* Values that are NaN or infinite among x[0..count). */
     size_t (*count_nonfinite)(backend_ctx *ctx, const float *x, size_t count);
     /* Whether everything since the last check ran: CTRGCN_OK, or the status of the first failure

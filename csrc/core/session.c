@@ -340,9 +340,12 @@ ctrgcn_status ctrgcn_session_profile(ctrgcn_session *s, int on) {
     if (!s) return ctrgcn_fail(CTRGCN_ERR_ARGUMENT, "NULL session");
     free(s->prof);
     s->prof = NULL;
+    if (s->ctx) s->be->profiling(s->ctx, 0);
     if (!on) return CTRGCN_OK;
     s->prof = calloc(1, sizeof *s->prof); /* zero bits: every atomic slot at 0 */
-    return s->prof ? CTRGCN_OK : ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+    if (!s->prof) return ctrgcn_fail(CTRGCN_ERR_NOMEM, "out of memory");
+    if (s->ctx) s->be->profiling(s->ctx, 1);
+    return CTRGCN_OK;
 }
 
 ctrgcn_status ctrgcn_session_profile_entry(const ctrgcn_session *s, int slot, const char **name, long *calls,

@@ -71,6 +71,10 @@ static void cpu_zero(backend_ctx *c, void *p, size_t bytes) {
     if (bytes) memset(p, 0, bytes);
 }
 static void cpu_sync(backend_ctx *c) { (void)c; }
+static void cpu_profiling(backend_ctx *c, int on) { /* nothing recorded, nothing to stop */
+    (void)c;
+    (void)on;
+}
 static ctrgcn_status cpu_check(backend_ctx *c) { /* host ops cannot fail midway: they check before they start */
     (void)c;
     return CTRGCN_OK;
@@ -91,6 +95,7 @@ const ctrgcn_backend ctrgcn_cpu_backend = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .sync = cpu_sync,
+    .profiling = cpu_profiling,
     .count_nonfinite = cpu_count_nonfinite,
     .check = cpu_check,
 #define CPU_ENTRY(name, params) .name = cpu_##name,

@@ -8,6 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every kernel launch goes through KERNEL_LAUNCH and every dynamically sized shared array through
+ * DYNAMIC_SHARED, so that tests/cuda_host/ can compile these sources for the host (a CPU
+ * emulation of the CUDA runtime and cuBLAS that runs the real kernels, for machines without a GPU). */
+#ifdef CTRGCN_CUDA_HOST
+#define KERNEL_LAUNCH(kernel, grid, block, shmem, stream, ...) \
+    cuda_host_launch(kernel, dim3(grid), dim3(block), (shmem), (stream), __VA_ARGS__)
+#define DYNAMIC_SHARED(type, name) type *name = (type *)cuda_host_dynamic_shared()
+#else
+#define KERNEL_LAUNCH(kernel, grid, block, shmem, stream, ...) kernel<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 extern "C" {
 #include "backends/backend.h"
 }
@@ -28,6 +40,7 @@ struct backend_ctx {
     size_t ones_len;
     unsigned long long *counter;
     int failed; /* a scratch allocation or a launch failed: later ops do nothing until `check` */
+    int reported; /* that failure was raised by a check, and the device had not recovered then */
     ctrgcn_status fail_status; /* the first failure since the last check, and its message */
     char fail_msg[256];
     /* The eval pass as a CUDA graph (memory.cu, cuda_run_lanes). Every op mixes its name and
@@ -39,6 +52,7 @@ struct backend_ctx {
     lane_fn graph_fn, prev_fn;
     cudaGraphExec_t exec;
     long replays;
+    int profiling; /* the session's op profiler is on: every pass runs directly */
 };
 
 /* The ops, defined in conv.cu, graph.cu, norm.cu and head.cu: cuda_<name> for every entry of
@@ -70,7 +84,7 @@ static inline unsigned grid_for(size_t count) {
 #define LAUNCH(c, kernel, count, ...)                                                   \
     do {                                                                               \
         if (!(c)->failed && (count) > 0) {                                             \
-            kernel<<<grid_for(count), CUDA_THREADS, 0, (c)->stream>>>(__VA_ARGS__);   \
+            KERNEL_LAUNCH(kernel, grid_for(count), CUDA_THREADS, 0, (c)->stream, __VA_ARGS__); \
             cudaError_t e_ = cudaGetLastError();                                       \
             if (e_ != cudaSuccess) cuda_report(c, #kernel, e_);                        \
         }                                                                              \
@@ -80,7 +94,7 @@ static inline unsigned grid_for(size_t count) {
 #define LAUNCH_GRID(c, kernel, grid, block, shmem, ...)                                 \
     do {                                                                               \
         if (!(c)->failed) {                                                            \
-            kernel<<<(grid), (block), (shmem), (c)->stream>>>(__VA_ARGS__);           \
+            KERNEL_LAUNCH(kernel, grid, block, shmem, (c)->stream, __VA_ARGS__);       \
             cudaError_t e_ = cudaGetLastError();                                       \
             if (e_ != cudaSuccess) cuda_report(c, #kernel, e_);                        \
         }                                                                              \

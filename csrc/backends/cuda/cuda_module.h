@@ -7,7 +7,7 @@
 #include "backends/backend.h"
 
 /* Bumped whenever this struct or the backend table changes shape. */
-#define CTRGCN_CUDA_ABI 2
+#define CTRGCN_CUDA_ABI 3
 
 typedef struct {
     int abi;

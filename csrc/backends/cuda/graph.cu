@@ -178,7 +178,7 @@ template <bool SHARED>
 static __global__ void aggregate_kernel(float *y, size_t ldy, const float *val, size_t ldval, const float *AT,
                                         const float *base, size_t ldbase, const float *shift, int relu, int C, int T,
                                         int V) {
-    extern __shared__ float sA[];
+    DYNAMIC_SHARED(float, sA);
     const size_t i = blockIdx.x, ch = blockIdx.y, VV = (size_t)V * V, TV = (size_t)T * V;
     const float *A = AT + i * 3 * C * VV + ch * VV; /* subset j at A + j*C*VV */
     if (SHARED) {
@@ -215,7 +215,7 @@ void cuda_aggregate_forward(backend_ctx *c, float *y, size_t ldy, const float *v
 template <bool SHARED>
 static __global__ void aggregate_back_kernel(float *dval, size_t lddval, float *dAT, const float *dy, size_t lddy,
                                              const float *val, size_t ldval, const float *AT, int C, int T, int V) {
-    extern __shared__ float sA[];
+    DYNAMIC_SHARED(float, sA);
     const size_t i = blockIdx.x, ch = blockIdx.y, VV = (size_t)V * V, TV = (size_t)T * V;
     const float *A = AT + i * 3 * C * VV + ch * VV;
     if (SHARED) {

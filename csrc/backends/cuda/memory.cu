@@ -51,8 +51,15 @@ ctrgcn_status cuda_check(backend_ctx *c) {
         if (err != cudaSuccess && err != cudaErrorNotReady) cuda_report(c, "a kernel", err);
     }
     if (!c->failed) return CTRGCN_OK;
+    /* raised once already, by the check of the call it failed: if the device works again, the
+     * next call starts afresh (that session already distrusts what the failed call left) */
+    const int recovered = cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess;
+    if (c->reported && recovered) {
+        c->failed = c->reported = 0;
+        return CTRGCN_OK;
+    }
     const ctrgcn_status st = fail_fn(c->fail_status, "%s", c->fail_msg);
-    if (cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess) c->failed = 0;
+    c->failed = c->reported = !recovered;
     return st;
 }
 
@@ -252,9 +259,16 @@ static int capture(backend_ctx *c, lane_fn fn, void *arg) {
     return 1;
 }
 
+/* A dry run or a capture of a profiled pass would call (and profile) its ops twice, and the
+ * profiler's syncs would end the capture anyway: while it is on, passes run directly. */
+void cuda_profiling(backend_ctx *c, int on) {
+    c->profiling = on;
+    if (on) forget_graph(c);
+}
+
 void cuda_run_lanes(backend_ctx *c, int chunks, int lanes, lane_fn fn, void *arg) {
     (void)lanes;
-    if (chunks != 1 || !c->graphs || c->failed) {
+    if (chunks != 1 || !c->graphs || c->failed || c->profiling) {
         for (int i = 0; i < chunks; i++) fn(arg, i, 0);
         return;
     }
@@ -462,6 +476,7 @@ static const ctrgcn_backend table = [] {
     t.download = cuda_download;
     t.zero = cuda_zero;
     t.sync = cuda_sync;
+    t.profiling = cuda_profiling;
     t.count_nonfinite = cuda_count_nonfinite;
     t.check = cuda_check;
 #define CUDA_ENTRY(name, params) t.name = OP(cuda_##name);

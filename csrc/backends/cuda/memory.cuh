@@ -15,6 +15,7 @@ void cuda_upload(backend_ctx *c, void *dst, const void *host_src, size_t bytes);
 void cuda_download(backend_ctx *c, void *host_dst, const void *src, size_t bytes);
 void cuda_zero(backend_ctx *c, void *p, size_t bytes);
 void cuda_sync(backend_ctx *c);
+void cuda_profiling(backend_ctx *c, int on);
 size_t cuda_count_nonfinite(backend_ctx *c, const float *x, size_t count);
 ctrgcn_status cuda_check(backend_ctx *c);
 

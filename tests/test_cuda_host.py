@@ -85,7 +85,7 @@ def test_session_plumbing_and_device_faults_on_the_host_emulation(host_lib, tmp_
 def test_emulation_catches_what_a_gpu_would_refuse(host_lib):
     """The emulation is strict where the device is: a copy in the wrong direction or past its
     allocation fails (reported once, not sticky), and so do an allocation beyond the device's
-    memory and a second free."""
+    memory and a second free; a write past an allocation (its red zone) is a device fault."""
     prog = r"""
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
@@ -100,6 +100,10 @@ assert lib.cudaGetLastError() != 0 and lib.cudaGetLastError() == 0              
 big = ctypes.c_void_p()
 assert lib.cudaMalloc(ctypes.byref(big), ctypes.c_size_t(1 << 40)) == 2         # out of memory
 assert lib.cudaFree(p) == 0 and lib.cudaFree(p) != 0                            # freed twice
+q = ctypes.c_void_p()
+assert lib.cudaMalloc(ctypes.byref(q), ctypes.c_size_t(1024)) == 0 and lib.cudaStreamSynchronize(None) == 0
+ctypes.memset(q.value + 1024, 0, 4)                   # as a kernel writing one float past its buffer
+assert lib.cudaStreamSynchronize(None) == 719 and lib.cudaGetLastError() == 719  # a sticky launch failure
 print("strict ok")
 """
     r = subprocess.run([sys.executable, "-c", prog, str(host_lib)], capture_output=True, text=True)

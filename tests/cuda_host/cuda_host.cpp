@@ -40,9 +40,11 @@ static void kernel_fault(const char *why) {
         fprintf(stderr, "cuda_host: device fault: %s\n", why);
     }
 }
+static void check_zones(void); /* memory, below */
 static cudaError_t stream_state(void) {
     const char *fault = getenv("FAKE_CUDA_FAULT");
     if (fault && *fault) return cudaErrorIllegalAddress;
+    check_zones();
     std::lock_guard<std::mutex> g(mu);
     return sticky;
 }
@@ -82,9 +84,23 @@ cudaError_t cudaSetDevice(int device) { return set_error(device == 0 ? cudaSucce
 /* ---- memory ------------------------------------------------------------------------------------
  * Device allocations are host allocations known by address, so that every copy, memset and cuBLAS
  * operand can be checked to lie inside one. New memory holds NaN bytes, as fresh device memory
- * holds garbage: a kernel that reads what nobody wrote shows it. */
+ * holds garbage: a kernel that reads what nobody wrote shows it. Each allocation sits between two
+ * red zones of NaN bytes: a kernel that reads past its buffer reads NaN, and one that writes past
+ * it is caught when the zones are checked (every synchronisation and free) and reported as a
+ * device fault. */
 static std::map<uintptr_t, size_t> allocations;
 static size_t in_use = 0;
+enum { RED_ZONE = 1024 };
+
+static bool zone_intact(const unsigned char *z) {
+    for (int i = 0; i < RED_ZONE; i++)
+        if (z[i] != 0xff) return false;
+    return true;
+}
+/* Both zones of the allocation at `a` (of `size` bytes) unwritten; call with mu held. */
+static bool zones_intact(uintptr_t a, size_t size) {
+    return zone_intact((const unsigned char *)a - RED_ZONE) && zone_intact((const unsigned char *)a + size);
+}
 
 static size_t capacity(void) {
     const char *v = getenv("CTRGCN_CUDA_HOST_MEMORY");
@@ -110,6 +126,23 @@ static bool touches_device(const void *p, size_t bytes) {
     return it->first + it->second > a;
 }
 
+static void check_zones(void) {
+    uintptr_t bad = 0;
+    {
+        std::lock_guard<std::mutex> g(mu);
+        for (const auto &a : allocations)
+            if (!zones_intact(a.first, a.second)) {
+                bad = a.first;
+                break;
+            }
+    }
+    if (bad) {
+        char why[160];
+        snprintf(why, sizeof why, "a kernel or copy wrote outside the device allocation at %p", (void *)bad);
+        kernel_fault(why);
+    }
+}
+
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     *p = NULL;
     const size_t size = (bytes + 255) & ~(size_t)255;
@@ -117,9 +150,10 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
         std::lock_guard<std::mutex> g(mu);
         if (size == 0 || in_use + size > capacity()) return set_error(cudaErrorMemoryAllocation);
     }
-    void *q = aligned_alloc(256, size);
-    if (!q) return set_error(cudaErrorMemoryAllocation);
-    memset(q, 0xff, size);
+    char *raw = (char *)aligned_alloc(256, size + 2 * RED_ZONE);
+    if (!raw) return set_error(cudaErrorMemoryAllocation);
+    memset(raw, 0xff, size + 2 * RED_ZONE);
+    char *q = raw + RED_ZONE;
     std::lock_guard<std::mutex> g(mu);
     allocations[(uintptr_t)q] = size;
     in_use += size;
@@ -129,6 +163,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 
 cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    bool intact;
     {
         std::lock_guard<std::mutex> g(mu);
         auto it = allocations.find((uintptr_t)p);
@@ -137,10 +172,12 @@ cudaError_t cudaFree(void *p) {
             last_error = cudaErrorInvalidDevicePointer;
             return cudaErrorInvalidDevicePointer;
         }
+        intact = zones_intact(it->first, it->second);
         in_use -= it->second;
         allocations.erase(it);
     }
-    free(p);
+    if (!intact) kernel_fault("a kernel or copy wrote outside a device allocation (found when it was freed)");
+    free((char *)p - RED_ZONE);
     return cudaSuccess;
 }
 

@@ -470,6 +470,36 @@ def test_fifty_training_steps_agree_with_cpu(variant):
 
 
 @needs_gpu
+def test_one_model_from_several_threads():
+    """A CUDA model called from three threads at once with different shapes: the calls take sessions
+    of their own (a stream and a cuBLAS handle each) and every result equals the CPU's."""
+    import threading
+    cpu = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=2)
+    gpu = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, seed=2, device="cuda")
+    rng = np.random.default_rng(6)
+    xs = [rng.standard_normal(shape).astype(np.float32) for shape in ((1, 3, 20, 20, 1), (3, 3, 16, 20, 1),
+                                                                       (2, 3, 30, 20, 1))]
+    got, errors = {}, []
+
+    def work(i):
+        try:
+            got[i] = [gpu(xs[i]) for _ in range(3)]
+        except Exception as exc:  # surfaced below, with its thread
+            errors.append((i, exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i, x in enumerate(xs):
+        want = cpu(x)
+        for out in got[i]:
+            assert rel_err(out, want) < 1e-5
+
+
+@needs_gpu
 def test_bad_input_raises_as_on_cpu():
     m = ctrgcn.Model("CTRGCN_lightV2", num_classes=10, graph="ucla", num_person=1, device="cuda")
     x = np.zeros((2, 3, 8, 20, 1), np.float32)

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
 # What runs by default: every op (at one thread count: the device ignores it), one golden, and each
 # other kind of GPU test once.
 CUDA_TESTS = ("test_cuda_is_registered or golden_on_cuda and official-ntu or eval_matches_cpu and 1- or "
-              "graph_replay or graph_survives or fifty and lightV2 or bad_input or out_of_memory or growth")
+              "graph_replay or graph_survives or fifty and lightV2 or several_threads or bad_input or out_of_memory or "
+              "growth")
 
 
 @pytest.fixture(scope="module")

@@ -186,8 +186,14 @@ for call in (lambda: dev(x), lambda: b.step(x, t, 0.01), lambda: dev.gradients(x
     except ctrgcn.Error as exc:
         assert "illegal memory access" in str(exc) and not isinstance(exc, ctrgcn.InputError), exc
 del os.environ["FAKE_CUDA_FAULT"]
-close(dev(x), before)
-lb, _ = b.step(x, t, 0.01)
+def after_fault(call):  # the real backend raises the fault once more: the call whose ops it skipped
+    try:                # while the fault lasted (the stand-in and a passing fault forget it at once)
+        return call()
+    except ctrgcn.Error as exc:
+        assert "illegal memory access" in str(exc), exc
+        return call()
+close(after_fault(lambda: dev(x)), before)
+lb, _ = after_fault(lambda: b.step(x, t, 0.01))
 assert np.isfinite(lb)
 if os.environ.get("UCLA"):  # a training run from a config with device: cuda
     r = ctrgcn.train({"device": "cuda", "variant": "CTRGCN_lightV2", "data_root": os.environ["UCLA"], "epochs": 1,

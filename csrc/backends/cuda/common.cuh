@@ -40,7 +40,6 @@ struct backend_ctx {
     size_t ones_len;
     unsigned long long *counter;
     int failed; /* a scratch allocation or a launch failed: later ops do nothing until `check` */
-    int reported; /* that failure was raised by a check, and the device had not recovered then */
     ctrgcn_status fail_status; /* the first failure since the last check, and its message */
     char fail_msg[256];
     /* The eval pass as a CUDA graph (memory.cu, cuda_run_lanes). Every op mixes its name and

@@ -51,15 +51,11 @@ ctrgcn_status cuda_check(backend_ctx *c) {
         if (err != cudaSuccess && err != cudaErrorNotReady) cuda_report(c, "a kernel", err);
     }
     if (!c->failed) return CTRGCN_OK;
-    /* raised once already, by the check of the call it failed: if the device works again, the
-     * next call starts afresh (that session already distrusts what the failed call left) */
-    const int recovered = cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess;
-    if (c->reported && recovered) {
-        c->failed = c->reported = 0;
-        return CTRGCN_OK;
-    }
+    /* A failure is raised by every check until one finds the device working again: a call made
+     * while it lasted had its ops skipped, so that call fails too, even if the device came back
+     * during it (a real fault of the device, an illegal address, never comes back). */
     const ctrgcn_status st = fail_fn(c->fail_status, "%s", c->fail_msg);
-    c->failed = c->reported = !recovered;
+    if (cudaStreamSynchronize(c->stream) == cudaSuccess && cudaGetLastError() == cudaSuccess) c->failed = 0;
     return st;
 }
 

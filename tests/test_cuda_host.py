@@ -64,11 +64,13 @@ def test_gpu_tests_pass_on_the_host_emulation(host_lib):
     full = os.environ.get("CTRGCN_CUDA_HOST_FULL") == "1"
     runs = [("tests/test_backend_ops.py", "cuda" if full else "cuda and not t2", 300),
             ("tests/test_cuda.py", "cuda or not cuda" if full else CUDA_TESTS, 10)]
-    for path, select, least in runs:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path, "-k", select],
-                           capture_output=True, text=True, env=emulated_env(host_lib), cwd=str(ROOT))
-        out = r.stdout + r.stderr
-        assert r.returncode == 0, out[-6000:]
+    # both at once: an emulated kernel runs on one core (launches take turns within a process)
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path, "-k", select],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=emulated_env(host_lib),
+                              cwd=str(ROOT)) for path, select, _ in runs]
+    outs = [p.communicate()[0] for p in procs]
+    for (path, _, least), p, out in zip(runs, procs, outs):
+        assert p.returncode == 0, out[-6000:]
         passed = re.search(r"(\d+) passed", out)
         # the GPU tests ran on the emulated device, not skipped for want of one
         assert passed and int(passed.group(1)) >= least, out[-3000:]

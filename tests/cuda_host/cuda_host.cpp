@@ -344,7 +344,8 @@ struct fiber {
     bool done;
     int waits;           /* 0 none, 1 the block's barrier, 2 its warp's */
     unsigned long gen;   /* the barrier generation it waits to see pass */
-    uint64_t slot;       /* what it publishes in a shuffle */
+    uint64_t slot[2];    /* what it publishes in a shuffle, in alternate slots */
+    unsigned shuffles;   /* shuffles it has made: their parity picks the slot */
 };
 
 /* The block now running (under launch_mu). */
@@ -455,21 +456,23 @@ uint64_t cuda_host_shuffle(uint64_t mine, int src) {
         arrive(2, 0); /* reports the fault */
         return mine;
     }
-    const int me = B.cur, w = me >> 5;
-    B.f[me].slot = mine;
+    /* One barrier a shuffle: lanes publish in alternate slots, so a lane that runs ahead writes the
+     * other slot, and cannot come back to this one before every lane has passed the next barrier,
+     * that is, has read. */
+    const int me = B.cur, w = me >> 5, k = B.f[me].shuffles++ & 1;
+    B.f[me].slot[k] = mine;
     arrive(2, w); /* everyone has published */
     uint64_t got = mine;
     if (src >= 0) {
         const int from = (w << 5) + src;
         if (from >= (int)B.f.size()) {
             got = mine; /* past the block's last thread: CUDA leaves the value as it was */
-        } else if (B.f[from].done) {
-            kernel_fault("a shuffle read a lane that had exited");
+        } else if (B.f[from].shuffles < B.f[me].shuffles) { /* it never made this shuffle */
+            kernel_fault("a shuffle read a lane that had exited or did not take part");
         } else {
-            got = B.f[from].slot;
+            got = B.f[from].slot[k];
         }
     }
-    arrive(2, w); /* everyone has read before anyone publishes again */
     return got;
 }
 

@@ -40,11 +40,9 @@ static void kernel_fault(const char *why) {
         fprintf(stderr, "cuda_host: device fault: %s\n", why);
     }
 }
-static void check_zones(void); /* memory, below */
 static cudaError_t stream_state(void) {
     const char *fault = getenv("FAKE_CUDA_FAULT");
     if (fault && *fault) return cudaErrorIllegalAddress;
-    check_zones();
     std::lock_guard<std::mutex> g(mu);
     return sticky;
 }
@@ -226,11 +224,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     const cudaError_t e = refuse_in_capture(s);
-    return e != cudaSuccess ? e : set_error(stream_state());
+    if (e != cudaSuccess) return e;
+    check_zones();
+    return set_error(stream_state());
 }
 cudaError_t cudaStreamQuery(cudaStream_t s) {
     const cudaError_t e = refuse_in_capture(s);
-    return e != cudaSuccess ? e : stream_state();
+    if (e != cudaSuccess) return e;
+    check_zones();
+    return stream_state();
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
